@@ -1,0 +1,61 @@
+// Bundles the extension host code into dist/extension.js and the webview scripts into dist/media.
+const esbuild = require('esbuild');
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** Prints build problems in a form VS Code's problem matchers understand. */
+const problemReporter = {
+  name: 'problem-reporter',
+  setup(build) {
+    build.onEnd((result) => {
+      for (const { text, location } of result.errors) {
+        console.error(`✘ [ERROR] ${text}`);
+        if (location) console.error(`    ${location.file}:${location.line}:${location.column}:`);
+      }
+    });
+  },
+};
+
+const shared = {
+  bundle: true,
+  minify: production,
+  sourcemap: !production,
+  sourcesContent: false,
+  logLevel: 'warning',
+  plugins: [problemReporter],
+};
+
+async function main() {
+  const contexts = await Promise.all([
+    esbuild.context({
+      ...shared,
+      entryPoints: ['src/extension.ts'],
+      outfile: 'dist/extension.js',
+      format: 'cjs',
+      platform: 'node',
+      target: 'node18',
+      // ssh2 loads its optional native parts inside try/catch and falls back to pure JS.
+      external: ['vscode', 'cpu-features', '*.node'],
+    }),
+    esbuild.context({
+      ...shared,
+      entryPoints: ['src/webview/sessionView.ts'],
+      outfile: 'dist/media/sessionView.js',
+      format: 'iife',
+      platform: 'browser',
+      target: 'es2022',
+    }),
+  ]);
+  if (watch) {
+    await Promise.all(contexts.map((c) => c.watch()));
+    return;
+  }
+  await Promise.all(contexts.map((c) => c.rebuild()));
+  await Promise.all(contexts.map((c) => c.dispose()));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

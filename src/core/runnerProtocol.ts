@@ -1,0 +1,149 @@
+// The runner's JSON output (environments/runner.py ... --json), validated on arrival.
+// environments/README.md documents the same shapes for organisers; keep the two in step.
+import { z } from 'zod';
+import { formatZodError } from './errors';
+
+export const RUNNER_VERSION = '1.0.0';
+
+/** Exit codes of the runner; the names appear in `error.code` of a JSON error. */
+export const RUNNER_EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  busy: 3, // another scoring job is running; error.job names it
+  refused: 4, // not allowed in this session state (not started, ended, deadline passed, pauses off)
+  environment: 5, // environment missing or broken
+  integrity: 6, // the score log failed verification
+} as const;
+
+const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/, 'an ISO 8601 time with zone');
+
+export const scoreLogEntrySchema = z.object({
+  index: z.number().int().min(0),
+  job_id: z.string().min(1),
+  /** "score" for a participant's request, "final" for the run made by `end` when the last score counts. */
+  kind: z.enum(['score', 'final']),
+  started_at: isoTime,
+  ended_at: isoTime,
+  /** Session seconds elapsed when the job started, pauses excluded. */
+  elapsed_s: z.number().min(0),
+  /** null means "no score" (failed, timed out, invalid): never drawn or counted as 0. */
+  score: z.number().finite().nullable(),
+  message: z.string(),
+  exit_code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  timed_out: z.boolean(),
+  killed: z.boolean(),
+  duration_s: z.number().min(0),
+  /** "sha256:<hex>" of the solution folder's contents when the job started. */
+  solution_hash: z.string().min(1),
+  /** Whether the entry counts: the job started before the deadline (the documented rule). */
+  counts: z.boolean(),
+  output_bytes: z.number().int().min(0),
+  output_truncated: z.boolean(),
+  prev_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ScoreLogEntry = z.infer<typeof scoreLogEntrySchema>;
+
+export const environmentSummarySchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  version: z.string(),
+  direction: z.enum(['higher', 'lower']),
+  aggregation: z.enum(['best', 'last']),
+  starting_score: z.number(),
+  reference_score: z.number(),
+  time_limit_s: z.number(),
+  pauses_allowed: z.boolean(),
+  instructions_before_start: z.boolean(),
+  gpus: z.number().int().min(0),
+  gpu_model: z.string().nullable(),
+  min_free_disk_gb: z.number(),
+  scoring_timeout_s: z.number(),
+});
+export type EnvironmentSummary = z.infer<typeof environmentSummarySchema>;
+
+export const jobSummarySchema = z.object({
+  job_id: z.string(),
+  kind: z.enum(['score', 'final']),
+  started_at: isoTime,
+  pid: z.number().int().nullable(),
+});
+export type JobSummary = z.infer<typeof jobSummarySchema>;
+
+export const sessionStateSchema = z.enum(['not_started', 'running', 'paused', 'ended']);
+export type SessionState = z.infer<typeof sessionStateSchema>;
+
+export const statusSchema = z.object({
+  runner_version: z.string(),
+  mode: z.enum(['protected', 'unprotected']),
+  environment: environmentSummarySchema,
+  state: sessionStateSchema,
+  started_at: isoTime.nullable(),
+  deadline: isoTime.nullable(),
+  ended_at: isoTime.nullable(),
+  /** The VM's clock when the status was taken, for the client's clock offset. */
+  now: isoTime,
+  seconds_left: z.number().nullable(),
+  elapsed_s: z.number().min(0),
+  paused_s: z.number().min(0),
+  job: jobSummarySchema.nullable(),
+  entries: z.number().int().min(0),
+  /** The entry that counts: best by direction, or last, per the environment's aggregation. */
+  counted: z
+    .object({ index: z.number().int(), score: z.number(), normalized: z.number() })
+    .nullable(),
+  log_intact: z.boolean(),
+  solution_dir: z.string(),
+});
+export type RunnerStatus = z.infer<typeof statusSchema>;
+
+/** Lines of `score --follow` and `attach`: output chunks, then the entry (or an error). */
+export const streamEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('job'), job_id: z.string(), started_at: isoTime, output_offset: z.number().int().min(0) }),
+  z.object({ type: z.literal('output'), text: z.string(), offset: z.number().int().min(0) }),
+  z.object({ type: z.literal('entry'), entry: scoreLogEntrySchema }),
+  z.object({ type: z.literal('error'), error: z.lazy(() => runnerErrorSchema) }),
+]);
+export type StreamEvent = z.infer<typeof streamEventSchema>;
+
+export const runnerErrorSchema = z.object({
+  code: z.enum(['internal', 'usage', 'busy', 'refused', 'environment', 'integrity']),
+  message: z.string(),
+  job: jobSummarySchema.optional(),
+});
+export type RunnerError = z.infer<typeof runnerErrorSchema>;
+
+export const errorReplySchema = z.object({ error: runnerErrorSchema });
+
+export const verifySchema = z.object({
+  intact: z.boolean(),
+  entries: z.number().int().min(0),
+  /** Index (line number from 0) of the first bad entry, and why. */
+  first_bad: z.number().int().nullable(),
+  reason: z.string().nullable(),
+});
+export type VerifyResult = z.infer<typeof verifySchema>;
+
+export const logReplySchema = z.object({ entries: z.array(scoreLogEntrySchema) });
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Parses one JSON document from the runner against a schema; a runner error reply is reported as such. */
+export function parseRunnerJson<T>(schema: z.ZodType<T>, text: string, what: string): Parsed<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    return { ok: false, error: `The runner's ${what} reply is not JSON: ${JSON.stringify(shown)}` };
+  }
+  const asError = errorReplySchema.safeParse(raw);
+  if (asError.success) return { ok: false, error: asError.data.error.message };
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, error: `The runner's ${what} reply has an unexpected shape: ${formatZodError(parsed.error)}` };
+  }
+  return { ok: true, value: parsed.data };
+}
