@@ -1,0 +1,328 @@
+// The participant's session as the extension sees it: status, score log and the running job, kept in
+// step with the runner, and re-attached after every reconnection. No `vscode` here.
+import { localDeadlineMs, secondsLeft } from './clock';
+import { SessionError, errorMessage } from './errors';
+import type { Logger } from './logger';
+import type { RunnerStatus, ScoreLogEntry } from './runnerProtocol';
+import { countedEntry } from './scores';
+import { JobInterruptedError, RunnerCommandError, type SessionClient } from './sessionClient';
+import type { ConnectionState } from './target';
+import { JOB_OUTPUT_VIEW_LIMIT, type ConnectionView, type Snapshot } from './webviewProtocol';
+
+export interface RunningJob {
+  jobId: string;
+  startedIso: string;
+  output: string;
+  /** Byte offset in the job's output file up to which output has been received. */
+  offset: number;
+  /** Whether this client is following it right now. */
+  following: boolean;
+}
+
+export interface SessionEvents {
+  /** Something in the snapshot changed. */
+  onChange(): void;
+  onJobOutput(jobId: string, text: string): void;
+  /** A new score log entry arrived (from this client's job or another's). */
+  onEntry(entry: ScoreLogEntry): void;
+}
+
+type Listener<T extends unknown[]> = (...args: T) => void;
+
+export class Session {
+  status: RunnerStatus | undefined;
+  entries: ScoreLogEntry[] = [];
+  job: RunningJob | undefined;
+  connection: ConnectionState;
+  notice: Snapshot['notice'] = null;
+  logProblem: string | null = null;
+  private listeners: { [K in keyof SessionEvents]: Listener<Parameters<SessionEvents[K]>>[] } = {
+    onChange: [],
+    onJobOutput: [],
+    onEntry: [],
+  };
+  private disposed = false;
+  private refreshing: Promise<void> | undefined;
+  private stateSubscription: { dispose(): void };
+
+  constructor(
+    readonly client: SessionClient,
+    private readonly logger: Logger,
+  ) {
+    this.connection = client.target.state;
+    this.stateSubscription = client.target.onStateChange((state) => this.onConnectionState(state));
+  }
+
+  on<K extends keyof SessionEvents>(event: K, listener: SessionEvents[K]): { dispose(): void } {
+    const list = this.listeners[event] as unknown as Listener<Parameters<SessionEvents[K]>>[];
+    list.push(listener as never);
+    return { dispose: () => list.splice(list.indexOf(listener as never) >>> 0, 1) };
+  }
+
+  private emit<K extends keyof SessionEvents>(event: K, ...args: Parameters<SessionEvents[K]>): void {
+    for (const listener of [...this.listeners[event]]) {
+      try {
+        (listener as (...a: Parameters<SessionEvents[K]>) => void)(...args);
+      } catch (e) {
+        this.logger.error(`A ${event} listener failed: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  /** Prepares the VM, reads status and log, and re-attaches a scoring job that is running. */
+  async open(): Promise<void> {
+    this.status = await this.client.prepare();
+    await this.refresh();
+  }
+
+  /** Re-reads status (and the clock offset) and any new log entries; follows a job it does not follow yet. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const { status } = await this.client.status();
+    this.status = status;
+    await this.fetchNewEntries();
+    if (!status.log_intact && !this.logProblem) {
+      const verdict = await this.client.verify();
+      this.logProblem = verdict.reason ?? 'the runner reports that the log does not verify';
+    } else if (status.log_intact) {
+      this.logProblem = null;
+    }
+    if (status.job && this.job?.jobId !== status.job.job_id) {
+      this.job = { jobId: status.job.job_id, startedIso: status.job.started_at, output: '', offset: 0, following: false };
+    }
+    if (status.job === null && this.job && !this.job.following) this.job = undefined;
+    this.emit('onChange');
+    if (this.job && !this.job.following) void this.follow(this.job.jobId, this.job.offset).catch(() => undefined);
+  }
+
+  private async fetchNewEntries(): Promise<void> {
+    const fresh = await this.client.log(this.entries.length);
+    for (const entry of fresh) this.addEntry(entry);
+  }
+
+  private addEntry(entry: ScoreLogEntry): void {
+    if (this.entries.some((e) => e.index === entry.index)) return;
+    this.entries.push(entry);
+    this.entries.sort((a, b) => a.index - b.index);
+    this.emit('onEntry', entry);
+  }
+
+  async start(): Promise<void> {
+    this.status = await this.client.start();
+    await this.refresh();
+  }
+
+  /** Runs "Score now" to the end, across reconnections, and returns the log entry. */
+  async scoreNow(): Promise<ScoreLogEntry> {
+    const reason = this.scoreDisabledReason();
+    if (reason) throw new SessionError(reason, 'score-disabled');
+    let entry: ScoreLogEntry;
+    try {
+      entry = await this.client.score(this.jobHandlers());
+    } catch (e) {
+      if (e instanceof JobInterruptedError) entry = await this.follow(e.jobId, e.outputOffset);
+      else throw e;
+    } finally {
+      if (this.job) this.job.following = false;
+    }
+    return this.finishJob(entry);
+  }
+
+  /**
+   * Follows a job until its entry arrives, waiting for the connection to come back as often as it drops.
+   * Only a non-retryable failure (the connection failed for good) ends it early.
+   */
+  private async follow(jobId: string, offset: number): Promise<ScoreLogEntry> {
+    if (this.job?.jobId === jobId && this.job.following) throw new SessionError('Already following this job.', 'following');
+    this.job ??= { jobId, startedIso: new Date().toISOString(), output: '', offset, following: true };
+    this.job.following = true;
+    let from = offset;
+    try {
+      for (;;) {
+        try {
+          const entry = await this.client.attach(jobId, from, this.jobHandlers());
+          return this.finishJob(entry);
+        } catch (e) {
+          if (!(e instanceof JobInterruptedError) && !(e instanceof SessionError && e.retryable)) throw e;
+          from = e instanceof JobInterruptedError ? e.outputOffset : (this.job?.offset ?? from);
+          this.logger.warn(`${errorMessage(e)} Re-attaching when the connection is back.`);
+          await this.waitForConnection();
+        }
+      }
+    } finally {
+      if (this.job?.jobId === jobId) this.job.following = false;
+    }
+  }
+
+  private finishJob(entry: ScoreLogEntry): ScoreLogEntry {
+    if (this.job?.jobId === entry.job_id) this.job = undefined;
+    this.addEntry(entry);
+    void this.refresh().catch((e) => this.logger.warn(`Could not refresh after the scoring job: ${errorMessage(e)}`));
+    this.emit('onChange');
+    return entry;
+  }
+
+  private jobHandlers() {
+    return {
+      onJob: (job: { job_id: string; started_at: string; output_offset: number }) => {
+        if (this.job?.jobId !== job.job_id) {
+          this.job = { jobId: job.job_id, startedIso: job.started_at, output: '', offset: job.output_offset, following: true };
+        }
+        this.job.following = true;
+        this.emit('onChange');
+      },
+      onOutput: (text: string, offset: number) => {
+        if (!this.job) return;
+        this.job.offset = offset;
+        this.job.output = (this.job.output + text).slice(-JOB_OUTPUT_VIEW_LIMIT);
+        this.emit('onJobOutput', this.job.jobId, text);
+      },
+    };
+  }
+
+  private waitForConnection(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (state: ConnectionState) => {
+        if (state.kind === 'connected') {
+          sub.dispose();
+          resolve();
+        } else if (state.kind === 'failed' || this.disposed) {
+          sub.dispose();
+          reject(new SessionError(`The connection failed: ${state.kind === 'failed' ? state.reason : 'closed'}`, 'connection-failed'));
+        }
+      };
+      const sub = this.client.target.onStateChange(check);
+      check(this.client.target.state);
+    });
+  }
+
+  private onConnectionState(state: ConnectionState): void {
+    this.connection = state;
+    this.emit('onChange');
+    if (state.kind === 'connected' && this.status) {
+      // Back online: the offset and the log may have moved while we were away.
+      void this.refresh().catch((e) => this.logger.warn(`Could not refresh after reconnecting: ${errorMessage(e)}`));
+    }
+  }
+
+  async pause(): Promise<void> {
+    this.status = await this.client.pause();
+    this.emit('onChange');
+  }
+
+  async resume(): Promise<void> {
+    this.status = await this.client.resume();
+    this.emit('onChange');
+  }
+
+  async end(): Promise<void> {
+    this.status = await this.client.end(this.jobHandlers());
+    this.job = undefined;
+    await this.refresh();
+  }
+
+  /** Seconds left now, from the VM's deadline and the measured clock offset. */
+  secondsLeft(nowMs = Date.now()): number | null {
+    const s = this.status;
+    if (!s || s.state === 'not_started') return null;
+    if (s.state !== 'running' || !s.deadline) return s.seconds_left === null ? null : Math.max(0, s.seconds_left);
+    return secondsLeft(localDeadlineMs(s.deadline, this.client.clock.offsetMs), nowMs);
+  }
+
+  /** Why "Score now" cannot be used right now, in the participant's words; null when it can. */
+  scoreDisabledReason(nowMs = Date.now()): string | null {
+    return scoreDisabledReason(this.status, this.connection, this.job !== undefined, this.secondsLeft(nowMs));
+  }
+
+  snapshot(nowMs = Date.now()): Snapshot {
+    const s = this.status;
+    const env = s?.environment;
+    const counted = env ? countedEntry(this.entries, env.direction, env.aggregation) : undefined;
+    return {
+      connection: connectionView(this.connection, this.client.target.label),
+      environment: env
+        ? {
+            id: env.id,
+            title: env.title,
+            version: env.version,
+            direction: env.direction,
+            aggregation: env.aggregation,
+            startingScore: env.starting_score,
+            referenceScore: env.reference_score,
+            pausesAllowed: env.pauses_allowed,
+          }
+        : null,
+      session: s
+        ? {
+            state: s.state,
+            deadlineLocalMs: s.deadline ? localDeadlineMs(s.deadline, this.client.clock.offsetMs) : null,
+            secondsLeft: this.secondsLeft(nowMs),
+            deadlineIso: s.deadline,
+            startedIso: s.started_at,
+            timeLimitS: s.environment.time_limit_s,
+            clockOffsetMs: this.client.clock.offsetMs,
+            mode: s.mode,
+            solutionDir: s.solution_dir,
+          }
+        : null,
+      job: this.job ? { jobId: this.job.jobId, startedIso: this.job.startedIso, output: this.job.output } : null,
+      entries: this.entries,
+      countedIndex: counted?.index ?? null,
+      logIntact: s?.log_intact ?? true,
+      logProblem: this.logProblem,
+      scoreDisabledReason: this.scoreDisabledReason(nowMs),
+      notice: this.notice,
+    };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.stateSubscription.dispose();
+    this.client.target.dispose();
+  }
+}
+
+export function scoreDisabledReason(
+  status: RunnerStatus | undefined,
+  connection: ConnectionState,
+  jobRunning: boolean,
+  left: number | null,
+): string | null {
+  if (connection.kind !== 'connected') {
+    return connection.kind === 'reconnecting' || connection.kind === 'connecting'
+      ? 'Disconnected: reconnecting to the VM…'
+      : 'Not connected to the VM.';
+  }
+  if (!status) return 'Reading the session…';
+  if (status.state === 'not_started') return 'Start the session first.';
+  if (status.state === 'paused') return 'The session is paused: resume it to score.';
+  if (status.state === 'ended') return 'The session has ended: scoring is closed.';
+  if (left !== null && left <= 0) return 'Time is up: scoring is closed.';
+  if (jobRunning || status.job) return 'A scoring job is running.';
+  return null;
+}
+
+export function connectionView(state: ConnectionState, target: string | null): ConnectionView {
+  switch (state.kind) {
+    case 'connected':
+      return { kind: 'connected', target, detail: `Connected to ${target}` };
+    case 'connecting':
+      return { kind: 'connecting', target, detail: `Connecting to ${target}…` };
+    case 'reconnecting':
+      return {
+        kind: 'reconnecting',
+        target,
+        detail: `Connection lost (${state.reason}). Reconnecting in ${Math.ceil(state.nextRetryMs / 1000)} s (attempt ${state.attempt})…`,
+      };
+    case 'failed':
+      return { kind: 'failed', target, detail: `Connection failed: ${state.reason}` };
+    case 'disconnected':
+      return { kind: 'disconnected', target, detail: state.reason ? `Disconnected: ${state.reason}` : 'Disconnected' };
+  }
+}
+
+export { RunnerCommandError };

@@ -1,0 +1,385 @@
+// A typed client of the runner on the VM (or on this machine), over any Target.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { ClockOffset, measureOffset, type OffsetSample } from './clock';
+import { SessionError, errorMessage } from './errors';
+import type { Logger } from './logger';
+import {
+  RUNNER_VERSION,
+  logReplySchema,
+  parseRunnerJson,
+  runnerErrorSchema,
+  statusSchema,
+  streamEventSchema,
+  verifySchema,
+  type JobSummary,
+  type RunnerError,
+  type RunnerStatus,
+  type ScoreLogEntry,
+  type VerifyResult,
+} from './runnerProtocol';
+import { shellQuote, type ExecResult, type Target } from './target';
+
+export interface SessionClientOptions {
+  target: Target;
+  environmentId: string;
+  /** Local runner.py, uploaded in unprotected mode. */
+  runnerSource: string;
+  /** Local environment folder (manifest.json, instructions, scorer, starting solution), uploaded in unprotected mode. */
+  environmentSource: string;
+  /** Protected mode: root owns the runner and the state; nothing is uploaded. */
+  protectedMode: boolean;
+  /** How to invoke the runner in protected mode (the narrow sudo rule). */
+  protectedRunnerCommand?: string;
+  logger: Logger;
+}
+
+export const DEFAULT_PROTECTED_RUNNER = 'sudo -n /usr/local/bin/rebench-runner';
+
+/** A runner command failed with one of its documented errors (busy, refused, environment, ...). */
+export class RunnerCommandError extends SessionError {
+  constructor(readonly runnerError: RunnerError) {
+    super(runnerError.message, `runner-${runnerError.code}`, false);
+    this.name = 'RunnerCommandError';
+  }
+  get job(): JobSummary | undefined {
+    return this.runnerError.job;
+  }
+}
+
+/** The connection dropped while a scoring job was being followed; the job goes on and can be re-attached. */
+export class JobInterruptedError extends SessionError {
+  constructor(
+    readonly jobId: string,
+    readonly outputOffset: number,
+    cause: string,
+  ) {
+    super(`Lost the connection while following scoring job ${jobId} (${cause}). The job keeps running on the VM.`, 'job-interrupted', true);
+    this.name = 'JobInterruptedError';
+  }
+}
+
+export interface JobHandlers {
+  onJob?(job: { job_id: string; started_at: string; output_offset: number }): void;
+  /** A chunk of the job's output; `offset` is the byte offset in the job's output file after this chunk. */
+  onOutput?(text: string, offset: number): void;
+}
+
+export interface TimedStatus {
+  status: RunnerStatus;
+  offset: OffsetSample;
+}
+
+const instructionsSchema = z.object({ markdown: z.string(), title: z.string() });
+
+export class SessionClient {
+  readonly clock = new ClockOffset();
+  private runnerPrefix: string | undefined;
+  private homeDir: string | undefined;
+
+  constructor(private readonly options: SessionClientOptions) {}
+
+  get target(): Target {
+    return this.options.target;
+  }
+
+  /** Makes sure the runner is on the VM at the expected version and the environment is set up. */
+  async prepare(): Promise<RunnerStatus> {
+    const { target, logger } = this.options;
+    if (this.options.protectedMode) {
+      this.runnerPrefix = this.options.protectedRunnerCommand ?? DEFAULT_PROTECTED_RUNNER;
+      const version = await this.runnerVersion();
+      if (version !== RUNNER_VERSION) {
+        throw new SessionError(
+          version === undefined
+            ? `The protected runner could not be run on ${target.label} (${this.runnerPrefix}). Ask your organiser to check the VM's set-up.`
+            : `The VM's runner is version ${version}, but this extension needs ${RUNNER_VERSION}. Ask your organiser to update the runner (or install the matching extension version).`,
+          'runner-version',
+        );
+      }
+      return (await this.status()).status;
+    }
+
+    const home = await this.home();
+    await this.checkPython();
+    const runnerHome = `${home}/.rebench`;
+    const runnerPath = `${runnerHome}/runner.py`;
+    this.runnerPrefix = `python3 ${shellQuote(runnerPath)} --home ${shellQuote(runnerHome)}`;
+
+    const version = await this.runnerVersion();
+    if (version !== RUNNER_VERSION) {
+      logger.info(`Uploading the runner ${RUNNER_VERSION} to ${runnerPath} (found ${version ?? 'none'}).`);
+      await target.writeFile(runnerPath, fs.readFileSync(this.options.runnerSource), 0o755);
+    }
+
+    const environmentDir = `${runnerHome}/environments/${this.options.environmentId}`;
+    const localHash = hashFolder(this.options.environmentSource);
+    const remoteHash = await this.readRemoteText(`${environmentDir}/.bundle-hash`);
+    let started = false;
+    if (remoteHash !== undefined) {
+      const current = await this.tryStatus();
+      started = current !== undefined && current.state !== 'not_started';
+    }
+    if (remoteHash?.trim() !== localHash && !started) {
+      logger.info(`Uploading environment ${this.options.environmentId} to ${environmentDir}.`);
+      await this.uploadFolder(this.options.environmentSource, environmentDir);
+      await target.writeFile(`${environmentDir}/.bundle-hash`, `${localHash}\n`);
+    } else if (remoteHash?.trim() !== localHash) {
+      logger.warn(`The environment on ${target.label} differs from this extension's copy; the session has started, so the VM's copy is kept.`);
+    }
+    const solutionDir = `${home}/rebench/${this.options.environmentId}`;
+    await this.runJson(['setup', '--environment', this.options.environmentId, '--solution-dir', solutionDir], statusSchema, 'setup');
+    return (await this.status()).status;
+  }
+
+  async home(): Promise<string> {
+    this.homeDir ??= await this.options.target.home();
+    return this.homeDir;
+  }
+
+  /** The status and a fresh clock-offset sample. */
+  async status(): Promise<TimedStatus> {
+    const sent = Date.now();
+    const status = await this.runJson(['status'], statusSchema, 'status');
+    const offset = measureOffset(sent, Date.now(), Date.parse(status.now));
+    this.clock.add(offset);
+    return { status, offset };
+  }
+
+  async start(): Promise<RunnerStatus> {
+    return this.runJson(['start'], statusSchema, 'start');
+  }
+
+  async instructions(): Promise<{ markdown: string; title: string }> {
+    return this.runJson(['instructions'], instructionsSchema, 'instructions');
+  }
+
+  async log(fromIndex = 0): Promise<ScoreLogEntry[]> {
+    return (await this.runJson(['log', '--from', String(fromIndex)], logReplySchema, 'log')).entries;
+  }
+
+  async verify(): Promise<VerifyResult> {
+    // verify exits with 6 when the log is not intact but still prints its finding.
+    return this.runJson(['verify'], verifySchema, 'verify', [6]);
+  }
+
+  async pause(): Promise<RunnerStatus> {
+    return this.runJson(['pause'], statusSchema, 'pause');
+  }
+
+  async resume(): Promise<RunnerStatus> {
+    return this.runJson(['resume'], statusSchema, 'resume');
+  }
+
+  /** Ends the session; where the last score counts, the runner makes a final scoring run first. */
+  async end(handlers: JobHandlers = {}): Promise<RunnerStatus> {
+    await this.stream(['end', '--yes'], handlers, 'end');
+    return (await this.status()).status;
+  }
+
+  async export(format: 'metr-csv' | 'jsonl'): Promise<string> {
+    const result = await this.exec(['export', '--format', format]);
+    if (result.code !== 0) throw this.failure(result, 'export');
+    return result.stdout;
+  }
+
+  /**
+   * Starts a scoring job and follows it to its log entry. When another job is running, follows that
+   * one instead (the runner allows one job at a time). A dropped connection rejects with
+   * JobInterruptedError, which carries what `attach` needs to pick the job up again.
+   */
+  async score(handlers: JobHandlers = {}): Promise<ScoreLogEntry> {
+    try {
+      return await this.stream(['score', '--follow'], handlers, 'score');
+    } catch (e) {
+      if (e instanceof RunnerCommandError && e.runnerError.code === 'busy' && e.job) {
+        this.options.logger.info(`A scoring job is already running (${e.job.job_id}); following it.`);
+        return this.attach(e.job.job_id, 0, handlers);
+      }
+      throw e;
+    }
+  }
+
+  /** Follows a job from a byte offset of its output: after a reconnect nothing is shown twice. */
+  async attach(jobId: string, fromOffset: number, handlers: JobHandlers = {}): Promise<ScoreLogEntry> {
+    return this.stream(['attach', jobId, '--offset', String(fromOffset)], handlers, 'attach', { jobId, offset: fromOffset });
+  }
+
+  private async stream(
+    args: string[],
+    handlers: JobHandlers,
+    what: string,
+    resume?: { jobId: string; offset: number },
+  ): Promise<ScoreLogEntry> {
+    let jobId = resume?.jobId;
+    let offset = resume?.offset ?? 0;
+    let entry: ScoreLogEntry | undefined;
+    let streamError: RunnerError | undefined;
+    const lines = new LineSplitter((line) => {
+      const raw = safeJson(line);
+      const parsed = streamEventSchema.safeParse(raw);
+      if (!parsed.success) {
+        const asError = runnerErrorSchema.safeParse((raw as { error?: unknown } | undefined)?.error);
+        if (asError.success) streamError = asError.data;
+        else this.options.logger.warn(`Ignored a line from the runner's ${what} stream that is not an event: ${line.slice(0, 200)}`);
+        return;
+      }
+      const event = parsed.data;
+      switch (event.type) {
+        case 'job':
+          jobId = event.job_id;
+          offset = event.output_offset;
+          handlers.onJob?.(event);
+          break;
+        case 'output':
+          offset = event.offset;
+          handlers.onOutput?.(event.text, event.offset);
+          break;
+        case 'entry':
+          entry = event.entry;
+          break;
+        case 'error':
+          streamError = event.error;
+          break;
+      }
+    });
+    let result: ExecResult;
+    try {
+      result = await this.exec(args, { onStdout: (t) => lines.push(t) });
+    } catch (e) {
+      if (jobId !== undefined) throw new JobInterruptedError(jobId, offset, errorMessage(e));
+      throw e;
+    }
+    lines.end();
+    if (entry) return entry;
+    if (streamError) throw new RunnerCommandError(streamError);
+    if (result.code === null && jobId !== undefined) {
+      throw new JobInterruptedError(jobId, offset, result.signal ? `ended by ${result.signal}` : 'the link dropped');
+    }
+    throw this.failure(result, what);
+  }
+
+  private async runJson<T>(args: string[], schema: z.ZodType<T>, what: string, okCodes: number[] = []): Promise<T> {
+    const result = await this.exec(args);
+    if (result.code !== 0 && !okCodes.includes(result.code ?? -1)) throw this.failure(result, what);
+    const parsed = parseRunnerJson(schema, result.stdout, what);
+    if (!parsed.ok) throw new SessionError(parsed.error, 'runner-reply');
+    return parsed.value;
+  }
+
+  /** Turns a failed runner call into the runner's own error where it gave one, else a clear message. */
+  private failure(result: ExecResult, what: string): SessionError {
+    const raw = safeJson(result.stdout.trim().split('\n').pop() ?? '');
+    const asError = runnerErrorSchema.safeParse((raw as { error?: unknown } | undefined)?.error);
+    if (asError.success) return new RunnerCommandError(asError.data);
+    const detail = (result.stderr || result.stdout).trim().slice(-500);
+    if (result.code === 127) {
+      return new SessionError(`The runner could not be started on ${this.options.target.label}: ${detail}`, 'runner-missing');
+    }
+    const how = result.code === null ? `was ended${result.signal ? ` by ${result.signal}` : ''}` : `exited with ${result.code}`;
+    return new SessionError(`The runner's ${what} command ${how}${detail ? `: ${detail}` : '.'}`, 'runner-failed', result.code === null);
+  }
+
+  private async exec(args: string[], options: Parameters<Target['exec']>[1] = {}): Promise<ExecResult> {
+    if (!this.runnerPrefix) throw new SessionError('The session is not prepared yet: connect first.', 'not-prepared');
+    const command = `${this.runnerPrefix} ${args.map(shellQuote).join(' ')} --json`;
+    return this.options.target.exec(command, options);
+  }
+
+  private async runnerVersion(): Promise<string | undefined> {
+    const result = await this.options.target.exec(`${this.runnerPrefix} --version`);
+    if (result.code !== 0) return undefined;
+    return result.stdout.trim().split(/\s+/).pop();
+  }
+
+  private async tryStatus(): Promise<RunnerStatus | undefined> {
+    try {
+      return (await this.status()).status;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async checkPython(): Promise<void> {
+    const result = await this.options.target.exec(`python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])'`);
+    const version = result.stdout.trim();
+    const [major, minor] = version.split('.').map(Number);
+    if (result.code !== 0 || major !== 3 || (minor ?? 0) < 8) {
+      throw new SessionError(
+        result.code !== 0
+          ? `python3 is not available on ${this.options.target.label}. The runner needs Python 3.8 or newer: ask your organiser to install it.`
+          : `python3 on ${this.options.target.label} is version ${version}; the runner needs 3.8 or newer.`,
+        'python-missing',
+      );
+    }
+  }
+
+  private async readRemoteText(remotePath: string): Promise<string | undefined> {
+    try {
+      return (await this.options.target.readFile(remotePath)).toString('utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async uploadFolder(localDir: string, remoteDir: string): Promise<void> {
+    for (const file of listFiles(localDir)) {
+      const local = path.join(localDir, file);
+      const mode = fs.statSync(local).mode & 0o777;
+      await this.options.target.writeFile(`${remoteDir}/${file}`, fs.readFileSync(local), mode);
+    }
+  }
+}
+
+/** Relative paths of the files to upload, sorted; caches and hidden files are left out. */
+export function listFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      if (entry.name.startsWith('.') || entry.name === '__pycache__') continue;
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(child);
+      else if (entry.isFile()) out.push(child);
+    }
+  };
+  walk('');
+  return out.sort();
+}
+
+export function hashFolder(root: string): string {
+  const hash = crypto.createHash('sha256');
+  for (const file of listFiles(root)) {
+    hash.update(file).update('\0').update(fs.readFileSync(path.join(root, file))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Splits a stream of text into lines; a partial last line waits for the next chunk. */
+export class LineSplitter {
+  private buffer = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(text: string): void {
+    this.buffer += text;
+    let newline: number;
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline).trim();
+      this.buffer = this.buffer.slice(newline + 1);
+      if (line) this.onLine(line);
+    }
+  }
+  end(): void {
+    const rest = this.buffer.trim();
+    this.buffer = '';
+    if (rest) this.onLine(rest);
+  }
+}

@@ -1,0 +1,98 @@
+// The one message catalogue between the extension host and the session view. Both sides validate
+// what they receive with these schemas: the webview is a boundary like any other.
+import { z } from 'zod';
+import { scoreLogEntrySchema } from './runnerProtocol';
+
+export const connectionViewSchema = z.object({
+  kind: z.enum(['disconnected', 'connecting', 'connected', 'reconnecting', 'failed']),
+  /** "this machine" or "user@host:port". */
+  target: z.string().nullable(),
+  /** A sentence for the participant, e.g. "Reconnecting in 4 s (attempt 3)…". */
+  detail: z.string(),
+});
+
+export const sessionViewSchema = z.object({
+  state: z.enum(['not_started', 'running', 'paused', 'ended']),
+  /** The deadline expressed on this machine's clock (VM deadline minus the measured offset), epoch ms. */
+  deadlineLocalMs: z.number().nullable(),
+  /** Seconds left when the snapshot was taken; the countdown uses it while paused or ended. */
+  secondsLeft: z.number().nullable(),
+  deadlineIso: z.string().nullable(),
+  startedIso: z.string().nullable(),
+  timeLimitS: z.number(),
+  clockOffsetMs: z.number(),
+  mode: z.enum(['protected', 'unprotected']),
+  solutionDir: z.string(),
+});
+
+export const environmentViewSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  version: z.string(),
+  direction: z.enum(['higher', 'lower']),
+  aggregation: z.enum(['best', 'last']),
+  startingScore: z.number(),
+  referenceScore: z.number(),
+  pausesAllowed: z.boolean(),
+});
+
+export const jobViewSchema = z.object({
+  jobId: z.string(),
+  startedIso: z.string(),
+  /** Output so far, already capped by the host. */
+  output: z.string(),
+});
+
+export const snapshotSchema = z.object({
+  connection: connectionViewSchema,
+  environment: environmentViewSchema.nullable(),
+  session: sessionViewSchema.nullable(),
+  job: jobViewSchema.nullable(),
+  entries: z.array(scoreLogEntrySchema),
+  /** Index of the entry that counts (best or last), or null. */
+  countedIndex: z.number().int().nullable(),
+  logIntact: z.boolean(),
+  logProblem: z.string().nullable(),
+  /** Why Score now is disabled, in words; null when it is enabled. */
+  scoreDisabledReason: z.string().nullable(),
+  /** Non-fatal notice for the top of the view (e.g. the last action's error). */
+  notice: z.object({ level: z.enum(['info', 'warning', 'error']), text: z.string() }).nullable(),
+});
+export type Snapshot = z.infer<typeof snapshotSchema>;
+export type ConnectionView = z.infer<typeof connectionViewSchema>;
+export type SessionView = z.infer<typeof sessionViewSchema>;
+export type EnvironmentView = z.infer<typeof environmentViewSchema>;
+
+export const viewActions = [
+  'connect',
+  'start',
+  'score',
+  'showInstructions',
+  'showHistory',
+  'pause',
+  'resume',
+  'end',
+  'exportLog',
+  'openSolution',
+  'showLog',
+  'disconnect',
+] as const;
+export type ViewAction = (typeof viewActions)[number];
+
+/** Host → webview. */
+export const hostMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('snapshot'), snapshot: snapshotSchema }),
+  z.object({ type: z.literal('jobOutput'), jobId: z.string(), text: z.string() }),
+  z.object({ type: z.literal('reply'), id: z.number().int(), ok: z.boolean(), error: z.string().optional() }),
+]);
+export type HostMessage = z.infer<typeof hostMessageSchema>;
+
+/** Webview → host. */
+export const viewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('request'), id: z.number().int().min(0), action: z.enum(viewActions) }),
+]);
+export type ViewMessage = z.infer<typeof viewMessageSchema>;
+
+/** The most job output the host keeps for the view; older text is dropped from the front. */
+export const JOB_OUTPUT_VIEW_LIMIT = 64 * 1024;
