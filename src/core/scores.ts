@@ -7,7 +7,8 @@ export type Aggregation = 'best' | 'last';
 
 /** yn = (y - ys) / (yr - ys): 0 at the starting solution, 1 at the reference, whatever the direction. */
 export function normalise(score: number, startingScore: number, referenceScore: number): number {
-  return (score - startingScore) / (referenceScore - startingScore);
+  // "+ 0" turns -0 (a lower-is-better start) into 0.
+  return (score - startingScore) / (referenceScore - startingScore) + 0;
 }
 
 export function isBetter(a: number, b: number, direction: Direction): boolean {
