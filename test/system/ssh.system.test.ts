@@ -1,0 +1,465 @@
+// SshTarget against a real OpenSSH server on loopback (test/support/sshd.ts).
+
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fingerprintSha256 } from '../../src/core/ssh/hostKey';
+import { SshError } from '../../src/core/ssh/sshError';
+import { SshTarget, type SshTargetOptions, type UnknownHostInfo } from '../../src/core/ssh/sshTarget';
+import type { ConnectionState } from '../../src/core/target';
+import { resetUserHome, type Sshd, startSshd, writeKnownHosts } from '../support/sshd';
+
+const logLines: string[] = [];
+const logger = {
+  info: (m: string) => logLines.push(`info ${m}`),
+  warn: (m: string) => logLines.push(`warn ${m}`),
+  error: (m: string) => logLines.push(`error ${m}`),
+};
+
+function waitForState(target: SshTarget, kind: ConnectionState['kind'], timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    if (target.state.kind === kind) return resolve(0);
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`state did not become ${kind} within ${timeoutMs} ms (now ${JSON.stringify(target.state)})`));
+    }, timeoutMs);
+    const sub = target.onStateChange((s) => {
+      if (s.kind !== kind) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(Date.now() - start);
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+const isSshError = (code: SshError['code'], pattern?: RegExp) => (e: unknown) =>
+  e instanceof SshError && e.code === code && (pattern === undefined || pattern.test(e.message));
+
+describe('SshTarget against a real sshd', function () {
+  this.timeout(30000);
+  let sshd: Sshd;
+  let work: string;
+  const targets: SshTarget[] = [];
+
+  const make = (extra: Partial<SshTargetOptions> = {}, server: Sshd = sshd): SshTarget => {
+    const t = new SshTarget({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      identityFiles: [server.clientKeyPath],
+      agent: false,
+      knownHostsFiles: [path.join(work, 'known_hosts')],
+      acceptedHostsFile: path.join(work, 'accepted', 'known_hosts'),
+      logger,
+      ...extra,
+    });
+    targets.push(t);
+    return t;
+  };
+
+  before(async () => {
+    sshd = await startSshd();
+    resetUserHome();
+  });
+  beforeEach(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ssh-sys-'));
+  });
+  afterEach(() => {
+    for (const t of targets.splice(0)) t.dispose();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  after(async () => {
+    await sshd?.stop();
+    resetUserHome();
+  });
+
+  describe('host keys', () => {
+    it('connects with a pinned fingerprint and runs commands as the login user', async () => {
+      const t = make({ pinnedFingerprint: sshd.hostFingerprint });
+      const states: string[] = [];
+      t.onStateChange((s) => states.push(s.kind));
+      await t.connect();
+      assert.deepEqual(states, ['connecting', 'connected']);
+      assert.equal(t.label, `${sshd.user}@127.0.0.1:${sshd.port}`);
+      assert.equal((await t.exec('id -un')).stdout.trim(), sshd.user);
+      assert.equal(await t.home(), sshd.home);
+      await t.connect(); // already connected: nothing happens
+      assert.deepEqual(states, ['connecting', 'connected']);
+    });
+
+    it('connects when known_hosts holds the key, without asking', async () => {
+      writeKnownHosts(path.join(work, 'known_hosts'), '127.0.0.1', sshd.port, sshd.hostPublicKey, sshd.hostKeyType);
+      let asked = 0;
+      const t = make({ confirmUnknownHost: async () => (asked++, false) });
+      await t.connect();
+      assert.equal(asked, 0);
+      assert.equal((await t.exec('echo ok')).stdout, 'ok\n');
+    });
+
+    it('refuses a wrong pin before authenticating: the server never sees a login attempt', async () => {
+      const mark = sshd.readLog().length;
+      const t = make({ pinnedFingerprint: fingerprintSha256(randomBytes(40)) });
+      const start = Date.now();
+      await assert.rejects(t.connect(), isSshError('host-key-mismatch', /pins SHA256:.*Nothing was sent/));
+      const took = Date.now() - start;
+      assert.deepEqual(t.state.kind, 'failed');
+      assert.equal((t.state as { retryable: boolean }).retryable, false);
+      await new Promise((r) => setTimeout(r, 300)); // let sshd write its log
+      const log = sshd.readLog().slice(mark);
+      // The harness's readiness probe may show up here too; one of the connections must be ours.
+      const ports = [...log.matchAll(/Connection from 127\.0\.0\.1 port (\d+)/g)].map((m) => m[1]);
+      assert.ok(ports.length > 0, `the attempt reached the server:\n${log}`);
+      assert.ok(
+        ports.some((p) => new RegExp(`(Disconnected from|Connection closed by) 127\\.0\\.0\\.1 port ${p} \\[preauth\\]`).test(log)),
+        `it ended before authentication:\n${log}`,
+      );
+      assert.doesNotMatch(log, /Accepted|Failed|Postponed|publickey|Invalid user|authenticating user/i, log);
+      console.log(`      wrong pin refused in ${took} ms; sshd log: ${log.trim().split('\n').join(' | ')}`);
+    });
+
+    it('explains a key that differs from known_hosts, naming the file and line', async () => {
+      const kh = path.join(work, 'known_hosts');
+      fs.writeFileSync(kh, `# first line\n[127.0.0.1]:${sshd.port} ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), randomBytes(32)]).toString('base64')}\n`);
+      const t = make({ confirmUnknownHost: async () => assert.fail('must not ask about a changed key') });
+      await assert.rejects(t.connect(), isSshError('host-key-mismatch', new RegExp(`has changed since you last connected.*remove the old line 2 from ${kh.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)));
+    });
+
+    it('asks about an unknown host with its SHA256 fingerprint: no refuses, yes connects and records it', async () => {
+      const asked: UnknownHostInfo[] = [];
+      const no = make({ confirmUnknownHost: async (info) => (asked.push(info), false) });
+      await assert.rejects(no.connect(), isSshError('host-key-unknown-rejected', /did not trust/));
+      assert.deepEqual(asked, [{ host: '127.0.0.1', port: sshd.port, keyType: 'ssh-ed25519', fingerprint: sshd.hostFingerprint, knownKeyTypes: [] as string[] }]);
+      assert.ok(!fs.existsSync(path.join(work, 'accepted', 'known_hosts')));
+
+      const yes = make({ confirmUnknownHost: async (info) => (asked.push(info), true) });
+      await yes.connect();
+      assert.equal(asked.length, 2);
+      assert.equal(fs.readFileSync(path.join(work, 'accepted', 'known_hosts'), 'utf8').trim(), `[127.0.0.1]:${sshd.port} ssh-ed25519 ${sshd.hostPublicKey.toString('base64')}`);
+      // OpenSSH agrees with the line that was written.
+      assert.match(execFileSync('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', path.join(work, 'accepted', 'known_hosts')], { encoding: 'utf8' }), /ssh-ed25519/);
+
+      const again = make({ confirmUnknownHost: async () => assert.fail('asked twice') });
+      await again.connect();
+    });
+
+    it('refuses an unknown host when nobody can be asked', async () => {
+      await assert.rejects(make().connect(), isSshError('host-key-unknown-rejected', /not in your known_hosts files and no fingerprint is pinned/));
+    });
+  });
+
+  describe('commands and files', () => {
+    let t: SshTarget;
+    beforeEach(async () => {
+      t = make({ pinnedFingerprint: sshd.hostFingerprint });
+      await t.connect();
+    });
+
+    it('streams output as it is produced, with exit code and stderr', async () => {
+      const chunks: { text: string; at: number }[] = [];
+      const errs: string[] = [];
+      const start = Date.now();
+      const r = await t.exec('for i in 1 2 3; do echo $i; sleep 0.2; done; echo warn >&2; exit 3', {
+        onStdout: (text) => chunks.push({ text, at: Date.now() - start }),
+        onStderr: (text) => errs.push(text),
+      });
+      assert.deepEqual(r, { code: 3, signal: null, stdout: '1\n2\n3\n', stderr: 'warn\n' });
+      assert.equal(chunks.length, 3, JSON.stringify(chunks));
+      assert.ok((chunks[2]?.at ?? 0) - (chunks[0]?.at ?? 0) >= 350, `chunks spread out: ${JSON.stringify(chunks)}`);
+      assert.deepEqual(errs, ['warn\n']);
+    });
+
+    it('decodes UTF-8 split across packets, feeds stdin, reports signals and aborts', async () => {
+      const seen: string[] = [];
+      const utf = await t.exec("printf 'caf\\303'; sleep 0.1; printf '\\251\\n'", { onStdout: (s) => seen.push(s) });
+      assert.equal(utf.stdout, 'café\n');
+      assert.ok(seen.every((s) => !s.includes('\uFFFD')));
+      assert.equal((await t.exec('cat', { stdin: 'über\n' })).stdout, 'über\n');
+      assert.equal((await t.exec('wc -c')).stdout.trim(), '0', 'no stdin means empty input');
+      const killed = await t.exec('kill -TERM $$; sleep 5');
+      assert.deepEqual([killed.code, killed.signal], [null, 'SIGTERM']);
+
+      const ac = new AbortController();
+      const start = Date.now();
+      setTimeout(() => ac.abort(), 200);
+      const aborted = await t.exec('sleep 9.87', { signal: ac.signal });
+      assert.ok(Date.now() - start < 1500, `abort took ${Date.now() - start} ms`);
+      assert.deepEqual([aborted.code, aborted.signal], [null, 'SIGTERM']);
+      assert.equal((await t.exec('pgrep -u "$(id -u)" -f "^sleep 9.87" || true')).stdout.trim(), '', 'the remote command is gone');
+    });
+
+    it('writes and reads 1 MiB over SFTP, creating folders and setting the mode', async () => {
+      const data = randomBytes(1 << 20);
+      const file = `${sshd.home}/rebench/sftp-test/deep/er/big.bin`;
+      let start = process.hrtime.bigint();
+      await t.writeFile(file, data, 0o640);
+      const writeMs = Number(process.hrtime.bigint() - start) / 1e6;
+      start = process.hrtime.bigint();
+      const back = await t.readFile(file);
+      const readMs = Number(process.hrtime.bigint() - start) / 1e6;
+      assert.ok(back.equals(data));
+      assert.equal((await t.exec(`stat -c %a ${file}`)).stdout.trim(), '640');
+      await t.writeFile(file, 'small', 0o600);
+      assert.equal((await t.readFile(file)).toString(), 'small');
+      assert.equal((await t.exec(`stat -c %a ${file}`)).stdout.trim(), '600', 'mode applied to an existing file');
+      await assert.rejects(t.readFile(`${sshd.home}/rebench/nope`), { code: 'ENOENT' });
+      await assert.rejects(t.writeFile('/root-only-folder-x/f', 'x'), (e: unknown) => (e as { code?: string }).code === 'EACCES');
+      console.log(`      SFTP 1 MiB: write ${writeMs.toFixed(1)} ms, read ${readMs.toFixed(1)} ms`);
+    });
+
+    it('runs a trivial command in a few milliseconds on the open connection (no Nagle delay)', async () => {
+      await t.exec('true');
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const s = process.hrtime.bigint();
+        await t.exec('true');
+        times.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+      const m = median(times);
+      console.log(`      exec "true": median ${m.toFixed(2)} ms, min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)} (20 runs)`);
+      assert.ok(m < 30, `median ${m} ms`);
+    });
+
+    it('runs several commands at once over the one connection', async () => {
+      const results = await Promise.all([1, 2, 3, 4, 5].map((i) => t.exec(`sleep 0.1; echo ${i}`)));
+      assert.deepEqual(results.map((r) => r.stdout), ['1\n', '2\n', '3\n', '4\n', '5\n']);
+    });
+  });
+
+  describe('ProxyJump', () => {
+    it('connects through a jump host, checking both host keys', async () => {
+      const mark = sshd.readLog().length;
+      const jump = { host: 'bastion', hostName: '127.0.0.1', port: sshd.port, user: sshd.user, identityFiles: [sshd.clientKeyPath], pinnedFingerprint: sshd.hostFingerprint };
+      const t = make({ jump, pinnedFingerprint: sshd.hostFingerprint });
+      await t.connect();
+      assert.equal((await t.exec('echo through')).stdout, 'through\n');
+      await new Promise((r) => setTimeout(r, 100));
+      const accepted = sshd.readLog().slice(mark).match(/Accepted publickey for \S+/g) ?? [];
+      assert.equal(accepted.length, 2, 'one login for the jump host, one for the VM behind it');
+      assert.ok(logLines.some((l) => l.includes(`via ${sshd.user}@bastion:${sshd.port}`)));
+
+      const badJump = make({ jump: { ...jump, pinnedFingerprint: fingerprintSha256(randomBytes(8)) }, pinnedFingerprint: sshd.hostFingerprint });
+      await assert.rejects(badJump.connect(), isSshError('host-key-mismatch', /bastion/));
+    });
+  });
+
+  describe('passphrase-protected key', () => {
+    const passphrase = 'correct horse battery staple';
+    let locked: Sshd;
+    before(async () => {
+      locked = await startSshd({ clientKeyPassphrase: passphrase });
+    });
+    after(async () => locked?.stop());
+
+    it('asks again after a wrong passphrase, and never logs either', async () => {
+      const asked: number[] = [];
+      const t = make({ pinnedFingerprint: locked.hostFingerprint, askPassphrase: async (_p, attempt) => (asked.push(attempt), attempt === 1 ? 'wrong guess 123' : passphrase) }, locked);
+      await t.connect();
+      assert.deepEqual(asked, [1, 2]);
+      assert.equal((await t.exec('echo in')).stdout, 'in\n');
+      const all = logLines.join('\n');
+      assert.ok(!all.includes(passphrase) && !all.includes('wrong guess 123'), 'no passphrase in the log');
+      assert.ok(!all.includes('PRIVATE KEY') && !all.includes(fs.readFileSync(locked.clientKeyPath, 'utf8').split('\n')[1] ?? '@@'), 'no key material in the log');
+      assert.ok(all.includes(locked.clientKeyPath), 'the key path is logged');
+    });
+
+    it('cancelling the prompt fails the login at once; three wrong passphrases fail it too', async () => {
+      let calls = 0;
+      const cancelled = make({ pinnedFingerprint: locked.hostFingerprint, askPassphrase: async () => (calls++, undefined) }, locked);
+      const isCancel = (e: unknown) => e instanceof SshError && e.code === 'auth-failed' && !e.retryable && /cancelled the passphrase prompt/.test(e.message);
+      // Two callers at once share one attempt: one prompt, one refusal.
+      await Promise.all([assert.rejects(cancelled.connect(), isCancel), assert.rejects(cancelled.connect(), isCancel)]);
+      assert.equal(calls, 1);
+      assert.equal(cancelled.state.kind, 'failed');
+      calls = 0;
+      const wrong = make({ pinnedFingerprint: locked.hostFingerprint, askPassphrase: async () => (calls++, 'nope') }, locked);
+      await assert.rejects(wrong.connect(), isSshError('auth-failed', /wrong 3 times/));
+      assert.equal(calls, 3);
+    });
+
+    it('reconnects after the server restarts, without asking for the passphrase again', async () => {
+      let asked = 0;
+      const t = make({
+        pinnedFingerprint: locked.hostFingerprint,
+        askPassphrase: async () => (asked++, passphrase),
+        reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+        keepaliveIntervalMs: 1000,
+      }, locked);
+      await t.connect();
+      assert.equal(asked, 1);
+      const states: ConnectionState[] = [];
+      t.onStateChange((s) => states.push(s));
+      const running = t.exec('sleep 20').then(() => undefined, (e: unknown) => e);
+      const reconnecting = waitForState(t, 'reconnecting', 5000);
+      await locked.restart();
+      await reconnecting;
+      assert.ok(isSshError('network', /whether it completed is unknown/)(await running), 'a command cut off by the drop has an unknown outcome');
+      await waitForState(t, 'connected', 10000);
+      assert.equal(asked, 1, 'no new prompt');
+      assert.equal((await t.exec('echo back')).stdout, 'back\n');
+      assert.equal(states[0]?.kind, 'reconnecting');
+      console.log(`      states after the restart: ${states.map((s) => s.kind + ('attempt' in s ? ` ${s.attempt}` : '')).join(' -> ')}`);
+    });
+  });
+
+  describe('other ways to log in', () => {
+    it('uses keys held by an ssh-agent, and moves on from a stale agent socket to the key files', async () => {
+      const sock = path.join(work, 'agent.sock');
+      const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+      try {
+        for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+        execFileSync('ssh-add', ['-q', sshd.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
+        const viaAgent = make({ pinnedFingerprint: sshd.hostFingerprint, agent: sock, identityFiles: [] });
+        await viaAgent.connect();
+        assert.equal((await viaAgent.exec('echo agent')).stdout, 'agent\n');
+        assert.ok(logLines.some((l) => l.includes('trying the keys in the SSH agent')));
+
+        const stale = make({ pinnedFingerprint: sshd.hostFingerprint, agent: path.join(work, 'gone.sock') });
+        await stale.connect();
+        assert.ok(logLines.some((l) => l.startsWith('warn') && l.includes('the SSH agent could not be used')));
+      } finally {
+        agent.kill();
+      }
+    });
+
+    describe('keyboard-interactive (PAM)', () => {
+      const password = `Pw-${randomBytes(6).toString('hex')}`;
+      let pam: Sshd;
+      before(async function () {
+        if (typeof process.getuid !== 'function' || process.getuid() !== 0) this.skip(); // needs a password for the test user
+        execFileSync('chpasswd', { input: `${sshd.user}:${password}\n` });
+        pam = await startSshd({ extraConfig: ['UsePAM yes', 'KbdInteractiveAuthentication yes', 'AuthenticationMethods keyboard-interactive'] });
+      });
+      after(async () => {
+        if (typeof process.getuid === 'function' && process.getuid() === 0) execFileSync('usermod', ['-p', '*', sshd.user]);
+        await pam?.stop();
+      });
+
+      it('answers the server\'s prompts through the callback, once the keys are refused', async () => {
+        const rounds: { name: string; prompts: { prompt: string; echo: boolean }[] }[] = [];
+        const t = make({ pinnedFingerprint: pam.hostFingerprint, keyboardInteractive: async (name, _i, prompts) => (rounds.push({ name, prompts }), [password]) }, pam);
+        await t.connect();
+        assert.equal(rounds.length, 1);
+        assert.match(rounds[0]?.prompts[0]?.prompt ?? '', /Password/);
+        assert.equal(rounds[0]?.prompts[0]?.echo, false);
+        assert.ok(!logLines.join('\n').includes(password), 'no password in the log');
+      });
+
+      it('cancelling the prompt fails the login without retrying', async () => {
+        let calls = 0;
+        const t = make({ pinnedFingerprint: pam.hostFingerprint, keyboardInteractive: async () => (calls++, undefined) }, pam);
+        await assert.rejects(t.connect(), (e: unknown) => e instanceof SshError && e.code === 'auth-failed' && !e.retryable && /cancelled the login prompt/.test(e.message));
+        assert.equal(calls, 1);
+      });
+    });
+  });
+
+  describe('dropped links', () => {
+    it('notices a silent server by keepalive, reconnects once it answers again', async function () {
+      this.timeout(20000);
+      const t = make({
+        pinnedFingerprint: sshd.hostFingerprint,
+        keepaliveIntervalMs: 500,
+        keepaliveCountMax: 2,
+        readyTimeoutMs: 1500,
+        reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+      });
+      await t.connect();
+      const states: ConnectionState[] = [];
+      t.onStateChange((s) => states.push(s));
+      const running = t.exec('sleep 30').then(() => undefined, (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 100));
+      sshd.pause();
+      let resumed = false;
+      try {
+        const noticedMs = await waitForState(t, 'reconnecting', 500 * 3 + 1500);
+        console.log(`      silent server noticed after ${noticedMs} ms (keepalive 500 ms x 2)`);
+        assert.ok(noticedMs <= 500 * 3 + 1000, `noticed after ${noticedMs} ms`);
+        assert.ok(isSshError('network')(await running));
+        await assert.rejects(t.exec('true'), (e: unknown) => e instanceof SshError && e.retryable && /being restored/.test(e.message));
+        await new Promise((r) => setTimeout(r, 2500)); // at least one attempt times out against the frozen server
+        sshd.resume();
+        resumed = true;
+        const backMs = await waitForState(t, 'connected', 8000);
+        console.log(`      reconnected ${backMs} ms after resuming; states: ${states.map((s) => s.kind + ('attempt' in s ? ` ${s.attempt}` : '')).join(' -> ')}`);
+      } finally {
+        if (!resumed) sshd.resume();
+      }
+      assert.equal((await t.exec('echo alive')).stdout, 'alive\n');
+      const reasons = states.filter((s): s is Extract<ConnectionState, { kind: 'reconnecting' }> => s.kind === 'reconnecting').map((s) => s.reason);
+      assert.match(reasons[0] ?? '', /keepalive/);
+    });
+
+    it('stops reconnecting when the login is refused after a drop, and does not prompt', async () => {
+      const own = await startSshd();
+      try {
+        let prompts = 0;
+        const t = make({
+          pinnedFingerprint: own.hostFingerprint,
+          reconnect: { initialDelayMs: 100, maxDelayMs: 200 },
+          askPassphrase: async () => (prompts++, undefined),
+          keyboardInteractive: async () => (prompts++, undefined),
+        }, own);
+        await t.connect();
+        fs.writeFileSync(path.join(own.dir, 'authorized_keys'), ''); // the VM no longer accepts the key
+        const failed = waitForState(t, 'failed', 8000);
+        await own.restart();
+        await failed;
+        const s = t.state as Extract<ConnectionState, { kind: 'failed' }>;
+        assert.equal(s.retryable, false);
+        assert.match(s.reason, /did not accept the login/);
+        assert.equal(prompts, 0);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    it('refuses to reconnect when the host key changed during the session', async () => {
+      const own = await startSshd();
+      try {
+        const t = make({ confirmUnknownHost: async () => true, reconnect: { initialDelayMs: 100, maxDelayMs: 200 } }, own);
+        await t.connect(); // trusted on first use, recorded in the extension's file
+        fs.rmSync(own.hostKeyPath);
+        fs.rmSync(`${own.hostKeyPath}.pub`);
+        execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', own.hostKeyPath]);
+        const failed = waitForState(t, 'failed', 8000);
+        await own.restart();
+        await failed;
+        const s = t.state as Extract<ConnectionState, { kind: 'failed' }>;
+        assert.equal(s.retryable, false);
+        assert.match(s.reason, /has changed since you last connected/);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    it('gives up after maxAttempts when the server stays away, and reconnectNow skips the wait', async () => {
+      const own = await startSshd();
+      const t = make({ pinnedFingerprint: own.hostFingerprint, reconnect: { initialDelayMs: 5000, maxDelayMs: 5000, maxAttempts: 2 } }, own);
+      await t.connect();
+      const reconnecting = waitForState(t, 'reconnecting', 5000);
+      await own.stop();
+      await reconnecting;
+      const start = Date.now();
+      const failed = waitForState(t, 'failed', 5000);
+      const attempting = waitForState(t, 'connecting', 2000);
+      t.reconnectNow();
+      await attempting;
+      await waitForState(t, 'reconnecting', 2000);
+      t.reconnectNow();
+      await failed;
+      assert.ok(Date.now() - start < 3000, 'the 5 s waits were skipped');
+      const s = t.state as Extract<ConnectionState, { kind: 'failed' }>;
+      assert.equal(s.retryable, true);
+      assert.match(s.reason, /Gave up reconnecting .* after 2 attempts/);
+    });
+  });
+});
