@@ -175,7 +175,16 @@ export class SessionClient {
 
   /** Ends the session; where the last score counts, the runner makes a final scoring run first. */
   async end(handlers: JobHandlers = {}): Promise<RunnerStatus> {
-    await this.stream(['end', '--yes'], handlers, 'end');
+    // The final scoring run (if any) streams like `score --follow`; the last line is the status.
+    const lines = new LineSplitter((line) => {
+      const event = streamEventSchema.safeParse(safeJson(line));
+      if (!event.success) return;
+      if (event.data.type === 'job') handlers.onJob?.(event.data);
+      if (event.data.type === 'output') handlers.onOutput?.(event.data.text, event.data.offset);
+    });
+    const result = await this.exec(['end', '--yes', '--follow'], { onStdout: (t) => lines.push(t) });
+    lines.end();
+    if (result.code !== 0) throw this.failure(result, 'end');
     return (await this.status()).status;
   }
 

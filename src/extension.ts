@@ -1,0 +1,39 @@
+// Wiring only: build the services, register the commands and views, push the disposables.
+import * as vscode from 'vscode';
+import { registerCommands } from './ui/commands';
+import { Views } from './ui/constants';
+import { ExtensionLog } from './ui/extensionLog';
+import { HistoryPanel } from './ui/historyPanel';
+import { SessionController } from './ui/sessionController';
+import { SessionViewProvider } from './ui/sessionViewProvider';
+import { EnvironmentCatalog } from './ui/targets';
+
+export interface ExtensionApi {
+  /** For the extension's own tests: the controller behind the commands. */
+  readonly controller: SessionController;
+}
+
+export function activate(context: vscode.ExtensionContext): ExtensionApi {
+  const log = new ExtensionLog();
+  context.subscriptions.push(log);
+  log.info(`RE-Bench Session ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ?? 'local'} extension host).`);
+
+  const environments = new EnvironmentCatalog(context.extensionUri.fsPath);
+  const controller = new SessionController(context, log, environments);
+  context.subscriptions.push(controller);
+
+  const onAction = (action: Parameters<SessionController['runViewAction']>[0]) => controller.runViewAction(action);
+  const view = new SessionViewProvider(context.extensionUri, { onAction, log });
+  context.subscriptions.push(vscode.window.registerWebviewViewProvider(Views.session, view));
+  controller.addView(view);
+  controller.addView({
+    setSnapshot: (s) => HistoryPanel.current?.setSnapshot(s),
+    appendJobOutput: (jobId, text) => HistoryPanel.current?.appendJobOutput(jobId, text),
+  });
+
+  registerCommands(context, controller, log, view, environments);
+  void controller.restore();
+  return { controller };
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,49 @@
+// Every command, view and setting id in one place; package.json declares the same ids and a unit test
+// checks that the two agree.
+
+export const EXTENSION_ID = 'rebench-tools.rebench-session';
+
+export const Commands = {
+  connect: 'rebench.connect',
+  tryDemo: 'rebench.tryDemo',
+  importProfile: 'rebench.importProfile',
+  startSession: 'rebench.startSession',
+  showInstructions: 'rebench.showInstructions',
+  scoreNow: 'rebench.scoreNow',
+  showHistory: 'rebench.showHistory',
+  pause: 'rebench.pause',
+  resume: 'rebench.resume',
+  endSession: 'rebench.endSession',
+  exportLog: 'rebench.exportLog',
+  verifyLog: 'rebench.verifyLog',
+  openSolution: 'rebench.openSolution',
+  showLog: 'rebench.showLog',
+  disconnect: 'rebench.disconnect',
+  focusView: 'rebench.focusSessionView',
+} as const;
+
+export const Views = {
+  container: 'rebench',
+  session: 'rebench.sessionView',
+} as const;
+
+export const Settings = {
+  section: 'rebench',
+  warningMinutes: 'countdown.warningMinutes',
+  criticalMinutes: 'countdown.criticalMinutes',
+  reminderMinutes: 'countdown.reminderMinutes',
+  sshConfigFile: 'ssh.configFile',
+  keepaliveIntervalSeconds: 'ssh.keepaliveIntervalSeconds',
+  keepaliveCountMax: 'ssh.keepaliveCountMax',
+  connectTimeoutSeconds: 'ssh.connectTimeoutSeconds',
+  reconnectMaxDelaySeconds: 'reconnect.maxDelaySeconds',
+  reconnectMaxAttempts: 'reconnect.maxAttempts',
+  reconnectOnStartup: 'reconnect.onStartup',
+  statusRefreshSeconds: 'statusRefreshSeconds',
+  environmentsFolder: 'environmentsFolder',
+} as const;
+
+export const StateKeys = {
+  lastConnection: 'rebench.lastConnection',
+  profiles: 'rebench.profiles',
+} as const;

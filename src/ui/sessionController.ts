@@ -1,0 +1,359 @@
+// Connects the participant's actions (commands, the session view, the status bar) to the session core.
+import * as vscode from 'vscode';
+import { formatDuration } from '../core/clock';
+import { SessionError, errorMessage } from '../core/errors';
+import { DEADLINE_RULE, preflightPasses, runPreflight, type PreflightCheck } from '../core/preflight';
+import type { ScoreLogEntry } from '../core/runnerProtocol';
+import { formatScore, normalise } from '../core/scores';
+import { Session } from '../core/session';
+import { SessionClient } from '../core/sessionClient';
+import type { Snapshot, ViewAction } from '../core/webviewProtocol';
+import { Commands, Settings, StateKeys } from './constants';
+import { CountdownStatusBar } from './countdownStatusBar';
+import type { ExtensionLog } from './extensionLog';
+import { describeChoice, openTarget, type ConnectionChoice, type EnvironmentCatalog } from './targets';
+
+export interface SessionViews {
+  setSnapshot(snapshot: Snapshot): void;
+  appendJobOutput(jobId: string, text: string): void;
+}
+
+export class SessionController implements vscode.Disposable {
+  private session: Session | undefined;
+  private choice: ConnectionChoice | undefined;
+  private readonly views: SessionViews[] = [];
+  private readonly statusBar: CountdownStatusBar;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private sessionSubscriptions: { dispose(): void }[] = [];
+  private connecting: Promise<void> | undefined;
+  private hostKeyNote = '';
+  /** The checks shown before the last start, for the log and the extension's tests. */
+  lastPreflight: PreflightCheck[] = [];
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: ExtensionLog,
+    private readonly environments: EnvironmentCatalog,
+  ) {
+    this.statusBar = new CountdownStatusBar(
+      () => ({
+        warningMinutes: setting(Settings.warningMinutes, 30),
+        criticalMinutes: setting(Settings.criticalMinutes, 5),
+        reminderMinutes: setting<number[]>(Settings.reminderMinutes, [60, 15, 5]),
+      }),
+      () => this.publish(),
+    );
+    this.disposables.push(this.statusBar);
+    this.publish();
+  }
+
+  addView(view: SessionViews): void {
+    this.views.push(view);
+    view.setSnapshot(this.snapshot());
+  }
+
+  get connected(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** The open session, if any (read by the extension's tests). */
+  get current(): Session | undefined {
+    return this.session;
+  }
+
+  snapshot(): Snapshot {
+    if (this.session) return this.session.snapshot();
+    return {
+      connection: {
+        kind: this.connecting ? 'connecting' : 'disconnected',
+        target: this.choice ? describeChoice(this.choice) : null,
+        detail: this.connecting && this.choice ? `Connecting to ${describeChoice(this.choice)}…` : 'Not connected. Connect to your VM, or try the demo on this machine.',
+      },
+      environment: null,
+      session: null,
+      job: null,
+      entries: [],
+      countedIndex: null,
+      logIntact: true,
+      logProblem: null,
+      scoreDisabledReason: 'Not connected to the VM.',
+      notice: null,
+    };
+  }
+
+  /** Pushes the current state to every view, the status bar and the context keys. */
+  publish(): void {
+    const snapshot = this.snapshot();
+    for (const view of this.views) view.setSnapshot(snapshot);
+    this.statusBar.update(snapshot);
+    const state = snapshot.session?.state;
+    void vscode.commands.executeCommand('setContext', 'rebench.connected', this.session !== undefined);
+    void vscode.commands.executeCommand('setContext', 'rebench.canPause', !!snapshot.environment?.pausesAllowed && state === 'running');
+    void vscode.commands.executeCommand('setContext', 'rebench.canResume', !!snapshot.environment?.pausesAllowed && state === 'paused');
+  }
+
+  /** Connects to a target and opens its session; replaces any current connection. */
+  async connect(choice: ConnectionChoice): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = this.doConnect(choice).finally(() => {
+      this.connecting = undefined;
+      this.publish();
+    });
+    return this.connecting;
+  }
+
+  private async doConnect(choice: ConnectionChoice): Promise<void> {
+    await this.disconnect(false);
+    this.choice = choice;
+    this.publish();
+    this.log.info(`Connecting to ${describeChoice(choice)} (environment ${choice.environmentId}).`);
+    const opened = await openTarget(choice, this.context, this.log, this.environments);
+    this.hostKeyNote = opened.hostKeyNote;
+    const client = new SessionClient({
+      target: opened.target,
+      environmentId: choice.environmentId,
+      runnerSource: this.environments.runnerPath(),
+      environmentSource: opened.environmentSource,
+      protectedMode: choice.kind === 'ssh' && choice.protectedMode,
+      protectedRunnerCommand: choice.kind === 'ssh' ? choice.runnerCommand : undefined,
+      logger: this.log,
+    });
+    const session = new Session(client, this.log);
+    try {
+      await session.open();
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+    this.session = session;
+    this.sessionSubscriptions = [
+      session.on('onChange', () => this.publish()),
+      session.on('onJobOutput', (jobId, text) => {
+        for (const view of this.views) view.appendJobOutput(jobId, text);
+      }),
+      session.on('onEntry', (entry) => this.announceEntry(entry)),
+    ];
+    await this.context.globalState.update(StateKeys.lastConnection, choice);
+    this.scheduleRefresh();
+    this.log.info(`Connected: ${session.status?.environment.title}, session ${session.status?.state}.`);
+    this.publish();
+  }
+
+  /** Reconnects to the last VM after a window reload or restart. */
+  async restore(): Promise<void> {
+    const last = this.context.globalState.get<ConnectionChoice>(StateKeys.lastConnection);
+    if (!last || !setting(Settings.reconnectOnStartup, true)) return;
+    try {
+      await this.connect(last);
+    } catch (e) {
+      this.log.warn(`Could not reconnect to ${describeChoice(last)}: ${errorMessage(e)}`);
+      void this.showError(`Could not reconnect to ${describeChoice(last)}: ${errorMessage(e)}`, () => this.connect(last));
+    }
+  }
+
+  async disconnect(forget = true): Promise<void> {
+    this.stopRefresh();
+    for (const s of this.sessionSubscriptions) s.dispose();
+    this.sessionSubscriptions = [];
+    this.session?.dispose();
+    this.session = undefined;
+    if (forget) {
+      this.choice = undefined;
+      await this.context.globalState.update(StateKeys.lastConnection, undefined);
+    }
+    this.publish();
+  }
+
+  private scheduleRefresh(): void {
+    this.stopRefresh();
+    const every = setting(Settings.statusRefreshSeconds, 30) * 1000;
+    const tick = () => {
+      const session = this.session;
+      if (session && session.connection.kind === 'connected') {
+        session.refresh().catch((e) => this.log.warn(`Status refresh failed: ${errorMessage(e)}`));
+      }
+      this.refreshTimer = setTimeout(tick, every);
+    };
+    this.refreshTimer = setTimeout(tick, every);
+  }
+
+  private stopRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  private requireSession(): Session {
+    if (!this.session) throw new SessionError('Not connected. Run "RE-Bench: Connect to a VM…" first.', 'not-connected');
+    return this.session;
+  }
+
+  /** Shows the pre-flight checks and the rules, then starts the clock on the VM once confirmed. */
+  async startSession(options: { confirmed?: boolean } = {}): Promise<boolean> {
+    const session = this.requireSession();
+    await session.refresh();
+    const status = session.status!;
+    if (status.state !== 'not_started') {
+      void vscode.window.showInformationMessage(`The session has already started (${status.state}).`);
+      return false;
+    }
+    const checks = await runPreflight(session.client.target, status, session.client.clock.offsetMs, this.hostKeyNote);
+    this.lastPreflight = checks;
+    for (const c of checks) this.log.info(`Pre-flight ${c.name}: ${c.result} — ${c.detail}`);
+    const symbol = { pass: '✓', warn: '⚠', fail: '✗' } as const;
+    const lines = checks.map((c) => `${symbol[c.result]} ${c.name}: ${c.detail}`);
+    const env = status.environment;
+    const rules = [
+      `You will have ${formatDuration(env.time_limit_s)} from the moment you start. The clock runs on the VM: closing VS Code does not stop it.`,
+      env.pauses_allowed ? 'Pauses are allowed in this study.' : 'Pauses are not allowed in this study.',
+      `${env.aggregation === 'best' ? 'Your best score counts' : 'Your last score counts'} (${env.direction} is better).`,
+      DEADLINE_RULE,
+    ];
+    if (!preflightPasses(checks)) {
+      await vscode.window.showErrorMessage('RE-Bench: the pre-flight check failed, so the session was not started.', {
+        modal: true,
+        detail: `${lines.join('\n')}\n\nAsk your organiser to fix the failed check.`,
+      });
+      return false;
+    }
+    if (!options.confirmed) {
+      const start = 'Start the Clock';
+      const answer = await vscode.window.showInformationMessage(
+        `Start your ${formatDuration(env.time_limit_s)} session on ${session.client.target.label}?`,
+        { modal: true, detail: `Pre-flight check:\n${lines.join('\n')}\n\n${rules.join('\n')}` },
+        start,
+      );
+      if (answer !== start) return false;
+    }
+    await session.start();
+    this.log.info(`Session started at ${session.status?.started_at}; deadline ${session.status?.deadline}.`);
+    this.publish();
+    void this.showInstructions().catch((e) => this.log.warn(`Could not show the instructions: ${errorMessage(e)}`));
+    return true;
+  }
+
+  async scoreNow(): Promise<ScoreLogEntry | undefined> {
+    const session = this.requireSession();
+    const reason = session.scoreDisabledReason();
+    if (reason) {
+      void vscode.window.showWarningMessage(`RE-Bench: ${reason}`);
+      return undefined;
+    }
+    this.log.info('Score now: starting a scoring job.');
+    const entry = await session.scoreNow();
+    return entry;
+  }
+
+  private announceEntry(entry: ScoreLogEntry): void {
+    const env = this.session?.status?.environment;
+    this.log.info(`Score log entry ${entry.index}: ${formatScore(entry.score)} (${entry.message.slice(0, 200)})`);
+    if (!env) return;
+    if (entry.score === null) {
+      void vscode.window.showWarningMessage(`RE-Bench: scoring run ${entry.index + 1} gave no score: ${entry.message.slice(0, 300)}`);
+    } else {
+      const yn = normalise(entry.score, env.starting_score, env.reference_score);
+      void vscode.window.showInformationMessage(`RE-Bench: score ${formatScore(entry.score)} (normalised ${formatScore(yn)}, ${env.direction} is better).`);
+    }
+  }
+
+  async showInstructions(): Promise<{ title: string; markdown: string }> {
+    const session = this.requireSession();
+    return session.client.instructions();
+  }
+
+  async pause(): Promise<void> {
+    await this.requireSession().pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.requireSession().resume();
+  }
+
+  async endSession(options: { confirmed?: boolean } = {}): Promise<boolean> {
+    const session = this.requireSession();
+    const env = session.status?.environment;
+    if (!options.confirmed) {
+      const end = 'End Session';
+      const what =
+        env?.aggregation === 'last'
+          ? 'A final scoring run is made first, and its score is the one that counts.'
+          : 'Your best score so far is the one that counts.';
+      const answer = await vscode.window.showWarningMessage(
+        'End your session now?',
+        { modal: true, detail: `${what} The clock stops, Score now closes for good, and this cannot be undone. Your score log stays on the VM.` },
+        end,
+      );
+      if (answer !== end) return false;
+    }
+    await session.end();
+    this.log.info('Session ended by the participant.');
+    return true;
+  }
+
+  async exportLog(format: 'json' | 'metr-csv', destination?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    const session = this.requireSession();
+    const text = format === 'json' ? `${JSON.stringify(await session.client.log(0), null, 2)}\n` : await session.client.export('metr-csv');
+    const env = session.status?.environment.id ?? 'session';
+    const uri =
+      destination ??
+      (await vscode.window.showSaveDialog({
+        title: 'Export score log',
+        defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? this.context.globalStorageUri, `${env}-score-log.${format === 'json' ? 'json' : 'csv'}`),
+        filters: format === 'json' ? { JSON: ['json'] } : { CSV: ['csv'] },
+      }));
+    if (!uri) return undefined;
+    await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
+    this.log.info(`Exported the score log (${format}) to ${uri.toString()}.`);
+    return uri;
+  }
+
+  async verifyLog(): Promise<{ intact: boolean; message: string }> {
+    const result = await this.requireSession().client.verify();
+    const message = result.intact
+      ? `The score log is intact: ${result.entries} entries, each chained to the one before.`
+      : `The score log is NOT intact: ${result.reason ?? 'unknown problem'}.`;
+    await this.requireSession().refresh();
+    return { intact: result.intact, message };
+  }
+
+  /** Where the participant's solution lives, for "Open solution folder". */
+  solutionLocation(): { choice: ConnectionChoice; dir: string } | undefined {
+    const dir = this.session?.status?.solution_dir;
+    return this.choice && dir ? { choice: this.choice, dir } : undefined;
+  }
+
+  /** Runs a view action; errors come back to the view as replies. */
+  async runViewAction(action: ViewAction): Promise<void> {
+    const command: Record<ViewAction, string> = {
+      connect: Commands.connect,
+      start: Commands.startSession,
+      score: Commands.scoreNow,
+      showInstructions: Commands.showInstructions,
+      showHistory: Commands.showHistory,
+      pause: Commands.pause,
+      resume: Commands.resume,
+      end: Commands.endSession,
+      exportLog: Commands.exportLog,
+      openSolution: Commands.openSolution,
+      showLog: Commands.showLog,
+      disconnect: Commands.disconnect,
+    };
+    await vscode.commands.executeCommand(command[action]);
+  }
+
+  async showError(message: string, retry?: () => Promise<unknown>): Promise<void> {
+    const actions = retry ? ['Retry', 'Show Log'] : ['Show Log'];
+    const answer = await vscode.window.showErrorMessage(`RE-Bench: ${message}`, ...actions);
+    if (answer === 'Show Log') this.log.show();
+    if (answer === 'Retry' && retry) await retry().catch((e) => this.showError(errorMessage(e), retry));
+  }
+
+  dispose(): void {
+    void this.disconnect(false);
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+export function setting<T>(key: string, fallback: T): T {
+  return vscode.workspace.getConfiguration(Settings.section).get<T>(key, fallback);
+}

@@ -1,0 +1,285 @@
+// Choosing where the session runs (a VM over SSH, or this machine) and opening that target.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { parseManifest } from '../core/manifest';
+import { LocalTarget } from '../core/localTarget';
+import type { SessionProfile } from '../core/profile';
+import { SshTarget, type SshHop } from '../core/ssh/sshTarget';
+import { loadSshConfig } from '../core/ssh/sshConfigFiles';
+import { listHosts, resolveHost } from '../core/ssh/sshConfig';
+import type { Target } from '../core/target';
+import { Commands, Settings, StateKeys } from './constants';
+import type { ExtensionLog } from './extensionLog';
+import { setting } from './sessionController';
+
+export const DEMO_ENVIRONMENT = 'demo-fast-function';
+
+export type ConnectionChoice =
+  | { kind: 'local'; environmentId: string }
+  | {
+      kind: 'ssh';
+      /** Shown to the participant: a profile's name or the ssh config alias. */
+      name: string;
+      /** An ssh config alias to resolve at connect time, or a host name with the fields below. */
+      alias?: string;
+      host: string;
+      port: number;
+      user: string;
+      fingerprint?: string;
+      identityFile?: string;
+      jump?: { host: string; port: number; user: string; fingerprint?: string };
+      environmentId: string;
+      protectedMode: boolean;
+      runnerCommand?: string;
+    };
+
+export function describeChoice(choice: ConnectionChoice): string {
+  return choice.kind === 'local' ? 'this machine' : `${choice.user}@${choice.host}${choice.port === 22 ? '' : `:${choice.port}`}`;
+}
+
+/** The environments this extension can set up: the bundled ones plus an organiser's folder from the settings. */
+export class EnvironmentCatalog {
+  constructor(private readonly extensionPath: string) {}
+
+  runnerPath(): string {
+    return path.join(this.extensionPath, 'environments', 'runner.py');
+  }
+
+  private roots(): string[] {
+    const extra = setting<string>(Settings.environmentsFolder, '').trim();
+    return [path.join(this.extensionPath, 'environments'), ...(extra ? [expandHome(extra)] : [])];
+  }
+
+  /** Environments with a manifest that parses, by id; an organiser's folder wins over the bundled copy. */
+  list(): { id: string; title: string; dir: string }[] {
+    const found = new Map<string, { id: string; title: string; dir: string }>();
+    for (const root of this.roots()) {
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(root);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const manifestPath = path.join(root, name, 'manifest.json');
+        if (!fs.existsSync(manifestPath)) continue;
+        const parsed = parseManifest(fs.readFileSync(manifestPath, 'utf8'), manifestPath);
+        if (parsed.ok) found.set(parsed.value.id, { id: parsed.value.id, title: parsed.value.title, dir: path.join(root, name) });
+      }
+    }
+    return [...found.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  defaultEnvironmentId(): string {
+    return DEMO_ENVIRONMENT;
+  }
+
+  /** The local folder of an environment, checked so a broken manifest is reported before anything is uploaded. */
+  folder(id: string): string {
+    const env = this.list().find((e) => e.id === id);
+    if (env) return env.dir;
+    for (const root of this.roots()) {
+      const manifestPath = path.join(root, id, 'manifest.json');
+      if (fs.existsSync(manifestPath)) {
+        const parsed = parseManifest(fs.readFileSync(manifestPath, 'utf8'), manifestPath);
+        if (!parsed.ok) throw new Error(parsed.error);
+      }
+    }
+    throw new Error(
+      `This extension has no environment "${id}". Known: ${this.list().map((e) => e.id).join(', ') || 'none'}. ` +
+        'Check the environment id in your session profile, or set "rebench.environmentsFolder" to the folder that holds it.',
+    );
+  }
+}
+
+function defaultIdentityFiles(home: string): string[] {
+  return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => path.join(home, '.ssh', n)).filter((p) => fs.existsSync(p));
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+export interface OpenedTarget {
+  target: Target;
+  environmentSource: string;
+  /** How the host key was checked, for the pre-flight list. */
+  hostKeyNote: string;
+}
+
+export async function openTarget(
+  choice: ConnectionChoice,
+  context: vscode.ExtensionContext,
+  log: ExtensionLog,
+  environments: EnvironmentCatalog,
+): Promise<OpenedTarget> {
+  if (choice.kind === 'local') {
+    return { target: new LocalTarget(), environmentSource: environments.folder(choice.environmentId), hostKeyNote: 'No SSH: the session runs on this machine.' };
+  }
+  // In protected mode the VM holds the environment; there is nothing to upload.
+  const environmentSource = choice.protectedMode ? '' : environments.folder(choice.environmentId);
+  const configFile = setting<string>(Settings.sshConfigFile, '').trim();
+  const home = os.homedir();
+  let hostName = choice.host;
+  let port = choice.port;
+  let user = choice.user;
+  let identityFiles = choice.identityFile ? [expandHome(choice.identityFile)] : defaultIdentityFiles(home);
+  let knownHostsFiles = [path.join(home, '.ssh', 'known_hosts')];
+  let jump: SshHop[] = choice.jump
+    ? [{ host: choice.jump.host, port: choice.jump.port, user: choice.jump.user, pinnedFingerprint: choice.jump.fingerprint, identityFiles }]
+    : [];
+  if (choice.alias) {
+    const config = loadSshConfig(configFile ? expandHome(configFile) : undefined, home);
+    const resolved = resolveHost(config, choice.alias, { home, localUser: os.userInfo().username });
+    for (const w of resolved.warnings) log.warn(`ssh config: ${w}`);
+    hostName = resolved.hostName;
+    port = resolved.port;
+    user = resolved.user;
+    identityFiles = resolved.identityFiles;
+    knownHostsFiles = resolved.userKnownHostsFiles;
+    jump = resolved.jumpHosts.map((hop) => ({ host: hop.alias, hostName: hop.hostName, port: hop.port, user: hop.user, identityFiles: hop.identityFiles }));
+  }
+  const acceptedHostsFile = vscode.Uri.joinPath(context.globalStorageUri, 'known_hosts').fsPath;
+  fs.mkdirSync(path.dirname(acceptedHostsFile), { recursive: true });
+  const target = new SshTarget({
+    host: hostName,
+    port,
+    user,
+    identityFiles,
+    agent: process.platform === 'win32' ? 'pageant' : process.env.SSH_AUTH_SOCK,
+    jump,
+    pinnedFingerprint: choice.fingerprint,
+    knownHostsFiles: [...knownHostsFiles, acceptedHostsFile],
+    acceptedHostsFile,
+    keepaliveIntervalMs: setting(Settings.keepaliveIntervalSeconds, 15) * 1000,
+    keepaliveCountMax: setting(Settings.keepaliveCountMax, 3),
+    readyTimeoutMs: setting(Settings.connectTimeoutSeconds, 20) * 1000,
+    reconnect: {
+      initialDelayMs: 1000,
+      maxDelayMs: setting(Settings.reconnectMaxDelaySeconds, 30) * 1000,
+      maxAttempts: setting(Settings.reconnectMaxAttempts, 0),
+    },
+    logger: log,
+    askPassphrase: async (keyPath, attempt) =>
+      vscode.window.showInputBox({
+        title: 'RE-Bench: SSH key passphrase',
+        prompt: attempt > 1 ? `Wrong passphrase. Try again: passphrase for ${keyPath}` : `Passphrase for ${keyPath}`,
+        password: true,
+        ignoreFocusOut: true,
+      }),
+    keyboardInteractive: async (name, instructions, prompts) => {
+      const answers: string[] = [];
+      for (const p of prompts) {
+        const answer = await vscode.window.showInputBox({
+          title: `RE-Bench: ${name || 'SSH login'}`,
+          prompt: `${instructions ? `${instructions} ` : ''}${p.prompt}`,
+          password: !p.echo,
+          ignoreFocusOut: true,
+        });
+        if (answer === undefined) return undefined;
+        answers.push(answer);
+      }
+      return answers;
+    },
+    confirmUnknownHost: async ({ host, port: p, keyType, fingerprint, knownKeyTypes }) => {
+      const trust = 'Trust and Connect';
+      const answer = await vscode.window.showWarningMessage(
+        `The host ${host}${p === 22 ? '' : `:${p}`} is not known yet.`,
+        {
+          modal: true,
+          detail:
+            `Its ${keyType} key has the fingerprint\n${fingerprint}\n\nCompare it with the one your organiser gave you. Connect only if they match.` +
+            (knownKeyTypes.length ? `\n\nNote: known_hosts already holds a ${knownKeyTypes.join(', ')} key for this host.` : ''),
+        },
+        trust,
+      );
+      return answer === trust;
+    },
+  });
+  await target.connect();
+  const note = choice.fingerprint
+    ? `Host key matches the pinned fingerprint ${choice.fingerprint}.`
+    : 'Host key checked against known_hosts.';
+  log.info(`Connected to ${target.label}. ${note}`);
+  return { target, environmentSource, hostKeyNote: note };
+}
+
+interface ChoiceItem extends vscode.QuickPickItem {
+  choice?: ConnectionChoice;
+  action?: 'import';
+}
+
+/** The host picker: imported profiles, hosts from the OpenSSH config, and this machine. */
+export async function pickConnection(
+  context: vscode.ExtensionContext,
+  environments: EnvironmentCatalog,
+  log: ExtensionLog,
+): Promise<ConnectionChoice | undefined> {
+  const items: ChoiceItem[] = [];
+  const profiles = context.globalState.get<SessionProfile[]>(StateKeys.profiles, []);
+  if (profiles.length) items.push({ label: 'Session profiles', kind: vscode.QuickPickItemKind.Separator });
+  for (const p of profiles) {
+    const { profileChoice } = await import('./commands');
+    items.push({ label: `$(account) ${p.name}`, description: `${p.user}@${p.host}:${p.port}`, detail: `environment ${p.environment}`, choice: profileChoice(p) });
+  }
+  const configFile = setting<string>(Settings.sshConfigFile, '').trim();
+  try {
+    const config = loadSshConfig(configFile ? expandHome(configFile) : undefined, os.homedir());
+    const hosts = listHosts(config);
+    if (hosts.length) items.push({ label: 'OpenSSH config', kind: vscode.QuickPickItemKind.Separator });
+    for (const alias of hosts) {
+      items.push({
+        label: `$(remote) ${alias}`,
+        description: 'from ~/.ssh/config',
+        choice: { kind: 'ssh', name: alias, alias, host: alias, port: 22, user: os.userInfo().username, environmentId: '', protectedMode: false },
+      });
+    }
+  } catch (e) {
+    log.warn(`Could not read the OpenSSH config: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator });
+  items.push({
+    label: '$(device-desktop) This machine',
+    description: 'the demo environment, no VM needed',
+    choice: { kind: 'local', environmentId: environments.defaultEnvironmentId() },
+  });
+  items.push({ label: '$(file-add) Import a session profile…', action: 'import' });
+
+  const picked = await vscode.window.showQuickPick(items, { title: 'RE-Bench: connect to', placeHolder: 'Pick your VM, or this machine to try the demo' });
+  if (!picked) return undefined;
+  if (picked.action === 'import') {
+    const profile = await vscode.commands.executeCommand<SessionProfile | undefined>(Commands.importProfile);
+    if (!profile) return undefined;
+    const { profileChoice } = await import('./commands');
+    return profileChoice(profile);
+  }
+  const choice = picked.choice!;
+  if (choice.kind === 'ssh' && !choice.environmentId) {
+    const env = await pickEnvironment(environments, 'Which environment does this VM run?');
+    if (!env) return undefined;
+    return { ...choice, environmentId: env };
+  }
+  if (choice.kind === 'local' && environments.list().length > 1) {
+    const env = await pickEnvironment(environments, 'Which environment do you want to try?');
+    if (!env) return undefined;
+    return { ...choice, environmentId: env };
+  }
+  return choice;
+}
+
+async function pickEnvironment(environments: EnvironmentCatalog, title: string): Promise<string | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    environments.list().map((e) => ({ label: e.title, description: e.id, id: e.id })),
+    { title },
+  );
+  return picked?.id;
+}
+
+/** The URI that opens the solution folder: a local folder, or a Remote-SSH window on the VM. */
+export function solutionFolderUri(choice: ConnectionChoice, dir: string): vscode.Uri {
+  if (choice.kind === 'local') return vscode.Uri.file(dir);
+  const host = choice.alias ?? `${choice.user}@${choice.host}`;
+  return vscode.Uri.parse(`vscode-remote://ssh-remote+${encodeURIComponent(host)}${dir}`);
+}
