@@ -1454,8 +1454,24 @@ def follow_job(ctx, job, offset, events):
     jdir = ctx.job_dir(job["job_id"])
     log_path = os.path.join(jdir, "output.log")
     entry_path = os.path.join(jdir, "entry.json")
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     events.job(job, offset)
+    try:
+        stream_until_entry(ctx, log_path, entry_path, offset, events)
+    except RunnerError as e:
+        # Once the stream has begun, a failure is a stream event, so that line readers can parse it.
+        events.error(e)
+        return EXIT_CODES[e.code]
+    except BrokenPipeError:
+        raise  # the reader has gone; the job itself goes on
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        events.error(RunnerError("internal", "Following the job failed: %s: %s" % (type(e).__name__, e)))
+        return EXIT_CODES["internal"]
+    return 0
+
+
+def stream_until_entry(ctx, log_path, entry_path, offset, events):
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     position = offset
     last_probe = time.monotonic()
     while True:
@@ -1766,8 +1782,8 @@ def cmd_score(ctx, args):
             os.close(lock_fd)  # the job process holds its own copy of the lock
     events = JsonEvents(ctx.as_json)
     if args.follow:
-        follow_job(ctx, job, 0, events)
-    elif ctx.as_json:
+        return follow_job(ctx, job, 0, events)
+    if ctx.as_json:
         events.job(job, 0)
     else:
         print_line("Scoring job %s started. Follow it with: runner.py attach %s" % (job["job_id"], job["job_id"]))
@@ -1780,7 +1796,7 @@ def cmd_attach(ctx, args):
     if job is None:
         raise RunnerError("usage", "There is no scoring job %r in %s. Use the job_id from `score` or `status`."
                           % (args.job_id, ctx.state_dir))
-    follow_job(ctx, job, args.offset, JsonEvents(ctx.as_json))
+    return follow_job(ctx, job, args.offset, JsonEvents(ctx.as_json))
 
 
 def cmd_log(ctx, args):
@@ -1866,12 +1882,14 @@ def cmd_end(ctx, args):
                 ctx.record_event("end", at=session["ended_at"], final_job=job["job_id"] if job else None)
             finally:
                 os.close(lock_fd)
+    code = 0
     if job is not None and args.follow:
-        follow_job(ctx, job, 0, JsonEvents(ctx.as_json))
+        code = follow_job(ctx, job, 0, JsonEvents(ctx.as_json))
     elif job is not None and not ctx.as_json:
         print_line("Final scoring job %s is running. Follow it with: runner.py attach %s"
                    % (job["job_id"], job["job_id"]))
     print_status(ctx, build_status(ctx))
+    return code
 
 
 def cmd_verify(ctx, args):

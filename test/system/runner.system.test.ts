@@ -580,6 +580,32 @@ describe('runner (real process, temporary home)', function () {
       assert.equal((await scoreFollow(h)).entry.index, 1, 'scoring goes on');
     });
 
+    it('attach reports a failure after the stream began as an error event, and the job is finished later', async () => {
+      const h = await home('slow-scorer');
+      h.writeSolution('delay_s', '20\n');
+      await h.json(statusSchema, ['start']);
+      const job = parseLines(jobLineSchema, (await h.run(['score', '--json'])).stdout, 'score')[0];
+      assert.ok(job?.type === 'job');
+      const pid = (await h.json(statusSchema, ['status'])).job?.pid;
+      assert.ok(pid);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !processAlive(pid), 5000, 'the job process to die');
+      const sessionFile = h.statePath('session.json');
+      const saved = fs.readFileSync(sessionFile, 'utf8');
+      fs.writeFileSync(sessionFile, '{');
+      const r = await h.run(['attach', job.job_id, '--json'], { timeoutMs: 10_000 });
+      assert.equal(r.code, RUNNER_EXIT.integrity);
+      const events = parseLines(streamEventSchema, r.stdout, 'attach');
+      assert.equal(events[0]?.type, 'job');
+      const last = events[events.length - 1];
+      assert.ok(last?.type === 'error' && last.error.code === 'integrity', r.stdout);
+      assert.match(last.error.message, /session\.json is damaged/);
+      fs.writeFileSync(sessionFile, saved);
+      const s = await h.json(statusSchema, ['status']);
+      assert.equal(s.entries, 1, 'the next status gives the job its entry');
+      assert.equal((await h.json(logReplySchema, ['log'])).entries[0]?.killed, true);
+    });
+
     it('a job killed between saving its outcome and writing the log keeps its score, once', async () => {
       const h = await home('slow-scorer');
       h.writeSolution('delay_s', '0\n');
