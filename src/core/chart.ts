@@ -1,0 +1,346 @@
+// Time formatting and the geometry of the score history chart (scales, ticks, best-so-far line, point
+// placement) for the session view. Pure: no DOM, no `vscode`.
+import { formatDuration } from './clock';
+import type { ScoreLogEntry } from './runnerProtocol';
+import { formatScore, isBetter, type Aggregation, type Direction } from './scores';
+
+/** A short running time: M:SS under an hour ("0:12"), H:MM:SS above. */
+export function formatShortDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(Number.isFinite(seconds) ? seconds : 0));
+  if (s >= 3600) return formatDuration(s);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** A time-axis label: H:MM ("1:30"). */
+export function formatClock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}`;
+}
+
+export interface NiceTicks {
+  /** Tick values at round numbers, ascending, evenly spaced by `step`, all within [min, max]. */
+  ticks: number[];
+  step: number;
+  /** The range the ticks were made for (widened when it was empty). */
+  min: number;
+  max: number;
+}
+
+function ticksInside(lo: number, hi: number, step: number): number {
+  return Math.floor(hi / step + 1e-9) - Math.ceil(lo / step - 1e-9) + 1;
+}
+
+/** The smallest step of 1, 2, 2.5 or 5 × 10^k that puts at most `maxTicks` ticks inside [lo, hi]. */
+export function niceStep(lo: number, hi: number, maxTicks: number): number {
+  const span = hi - lo;
+  if (!(span > 0) || !Number.isFinite(span)) return 1;
+  let magnitude = 10 ** Math.floor(Math.log10(span / Math.max(1, maxTicks)));
+  for (;;) {
+    for (const m of [1, 2, 2.5, 5]) {
+      const step = m * magnitude;
+      if (ticksInside(lo, hi, step) <= Math.max(2, maxTicks)) return step;
+    }
+    magnitude *= 10;
+  }
+}
+
+/**
+ * Ticks at round numbers inside [lo, hi], at most `maxTicks` of them. The range itself is not rounded
+ * out to ticks, so the chart spends its height on the data rather than on empty margins.
+ */
+export function niceTicks(lo: number, hi: number, maxTicks: number): NiceTicks {
+  let a = Math.min(lo, hi);
+  let b = Math.max(lo, hi);
+  if (a === b) {
+    const pad = a === 0 ? 1 : Math.abs(a) * 0.1;
+    a -= pad;
+    b += pad;
+  }
+  const step = niceStep(a, b, maxTicks);
+  const decimals = stepDecimals(step);
+  const ticks: number[] = [];
+  for (let i = Math.ceil(a / step - 1e-9); i * step <= b + step * 1e-9; i++) ticks.push(Number((i * step).toFixed(decimals)));
+  return { ticks, step, min: a, max: b };
+}
+
+function stepDecimals(step: number): number {
+  // 2.5 × 10^k needs one more decimal than 10^k.
+  for (let d = 0; d <= 12; d++) {
+    if (Math.abs(Number(step.toFixed(d)) - step) < step * 1e-9) return d;
+  }
+  return 12;
+}
+
+/** Tick labels with as many decimals as the step needs, so "0.25, 0.5, 0.75" and not "0.3, 0.5, 0.8". */
+export function formatTick(value: number, step: number): string {
+  const d = Math.min(stepDecimals(step), 10);
+  const abs = Math.abs(value);
+  if (abs >= 1e6 || (abs > 0 && abs < 1e-6)) return value.toExponential(2);
+  const text = value.toFixed(d);
+  return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;
+}
+
+const TIME_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400, 172800];
+
+/** Session-time ticks (seconds) from 0 to at least maxSeconds, at round minutes or hours. */
+export function timeTicks(maxSeconds: number, maxTicks: number): number[] {
+  const max = Math.max(60, maxSeconds);
+  const step = TIME_STEPS.find((s) => Math.floor(max / s) + 1 <= Math.max(2, maxTicks)) ?? Math.ceil(max / Math.max(1, maxTicks - 1) / 86400) * 86400;
+  const ticks: number[] = [];
+  for (let t = 0; t <= max + 1e-9; t += step) ticks.push(t);
+  return ticks;
+}
+
+export interface BestStep {
+  /** Position in the entries array. */
+  pos: number;
+  elapsedS: number;
+  score: number;
+}
+
+/**
+ * The entries where the best score so far improved, in log order. Only entries that count and have a
+ * score take part: a "no score" run is never 0, and a run started after the deadline does not count.
+ */
+export function bestSoFar(entries: readonly ScoreLogEntry[], direction: Direction): BestStep[] {
+  const steps: BestStep[] = [];
+  let best: number | null = null;
+  entries.forEach((e, pos) => {
+    if (e.score === null || !e.counts) return;
+    if (best === null || isBetter(e.score, best, direction)) {
+      best = e.score;
+      steps.push({ pos, elapsedS: e.elapsed_s, score: e.score });
+    }
+  });
+  return steps;
+}
+
+export interface ChartInput {
+  entries: readonly ScoreLogEntry[];
+  direction: Direction;
+  aggregation: Aggregation;
+  startingScore: number;
+  referenceScore: number;
+  timeLimitS: number;
+  /** The `index` of the entry that counts, or null. */
+  countedIndex: number | null;
+  /** Session time now, to carry the best-so-far line up to the present; null when unknown. */
+  nowElapsedS: number | null;
+}
+
+export interface ChartSize {
+  width: number;
+  height: number;
+  /** Fewer ticks and no x-axis title, for the narrow sidebar. */
+  compact: boolean;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface ChartPoint {
+  /** Position in the entries array and the entry's own index. */
+  pos: number;
+  index: number;
+  x: number;
+  y: number;
+  score: number;
+  counts: boolean;
+  counted: boolean;
+  /** The best score so far improved here. */
+  best: boolean;
+  /** The score lies outside the drawn range and sits on its edge. */
+  clipped: boolean;
+}
+
+export interface NoScorePoint {
+  pos: number;
+  index: number;
+  x: number;
+  y: number;
+  counts: boolean;
+}
+
+export interface ChartTick {
+  value: number;
+  /** Pixel position along the axis (x for time ticks, y for score ticks). */
+  at: number;
+  label: string;
+}
+
+export interface ChartLine {
+  y: number;
+  value: number;
+  label: string;
+  /** Baseline of the label: just above the line, or under it when the line is at the top. */
+  labelY: number;
+  /** The label sits at the plot's right end ('end') or left end ('start'). */
+  anchor: 'start' | 'end';
+}
+
+export interface ChartModel {
+  width: number;
+  height: number;
+  plot: Rect;
+  /** The band under the plot where "no score" runs are marked. */
+  noScoreBand: Rect;
+  xDomain: [number, number];
+  /** Score range drawn; yDomain[0] < yDomain[1]. For lower-is-better, smaller values are drawn higher. */
+  yDomain: [number, number];
+  inverted: boolean;
+  xTicks: ChartTick[];
+  yTicks: ChartTick[];
+  deadline: { x: number; labelAnchor: 'start' | 'middle' | 'end' };
+  starting: ChartLine;
+  reference: ChartLine;
+  points: ChartPoint[];
+  noScore: NoScorePoint[];
+  /** Vertices of the best-so-far step line; empty when nothing has scored yet. */
+  bestLine: Array<[number, number]>;
+  yAxisTitle: string;
+  xAxisTitle: string | null;
+}
+
+const FONT_CHAR_PX = 6.3; // average width of an 11px UI-font digit, to size the y-axis margin
+
+/** Places everything the chart draws. The caller turns the model into SVG. */
+export function layoutChart(input: ChartInput, size: ChartSize): ChartModel {
+  const { entries, direction, startingScore, referenceScore } = input;
+  const width = Math.max(160, size.width);
+  const height = Math.max(120, size.height);
+  const inverted = direction === 'lower';
+
+  // --- y domain: starting and reference always visible; far-off scores are pinned to the edge ---
+  const coreLo = Math.min(startingScore, referenceScore);
+  const coreHi = Math.max(startingScore, referenceScore);
+  const coreSpan = coreHi - coreLo || Math.max(Math.abs(coreHi) * 0.1, 1);
+  const allowedLo = coreLo - 2 * coreSpan;
+  const allowedHi = coreHi + 2 * coreSpan;
+  let dataLo = coreLo;
+  let dataHi = coreHi;
+  for (const e of entries) {
+    if (e.score === null) continue;
+    dataLo = Math.min(dataLo, Math.max(e.score, allowedLo));
+    dataHi = Math.max(dataHi, Math.min(e.score, allowedHi));
+  }
+  const pad = (dataHi - dataLo || coreSpan) * 0.06;
+  const yTickInfo = niceTicks(dataLo - pad, dataHi + pad, size.compact ? 5 : 8);
+  const yDomain: [number, number] = [yTickInfo.min, yTickInfo.max];
+  const yLabels = yTickInfo.ticks.map((t) => formatTick(t, yTickInfo.step));
+
+  // --- margins ---
+  const longest = Math.max(...yLabels.map((l) => l.length), 2);
+  // At least room for the "no score" band label.
+  const left = Math.ceil(Math.max(longest * FONT_CHAR_PX + 10, 56));
+  const right = 10;
+  const top = 30; // the axis title and the deadline label sit above the plot
+  const bandHeight = 16;
+  const xLabelSpace = 16;
+  const xTitleSpace = size.compact ? 0 : 16;
+  const bottom = 6 + bandHeight + xLabelSpace + xTitleSpace;
+  const plot: Rect = { x: left, y: top, width: Math.max(40, width - left - right), height: Math.max(40, height - top - bottom) };
+  const noScoreBand: Rect = { x: plot.x, y: plot.y + plot.height + 4, width: plot.width, height: bandHeight };
+
+  // --- x domain: the whole session, stretched if a run started after the deadline ---
+  let xMax = Math.max(60, input.timeLimitS);
+  for (const e of entries) xMax = Math.max(xMax, e.elapsed_s * 1.02);
+  const xDomain: [number, number] = [0, xMax];
+  const toX = (s: number): number => plot.x + (Math.min(Math.max(s, 0), xMax) / xMax) * plot.width;
+  const toY = (v: number): number => {
+    const f = (Math.min(Math.max(v, yDomain[0]), yDomain[1]) - yDomain[0]) / (yDomain[1] - yDomain[0]);
+    return inverted ? plot.y + f * plot.height : plot.y + plot.height - f * plot.height;
+  };
+
+  const maxXTicks = Math.max(2, Math.floor(plot.width / (size.compact ? 55 : 70)) + 1);
+  const xTicks: ChartTick[] = timeTicks(xMax, maxXTicks)
+    .filter((t) => t <= xMax + 1e-9)
+    .map((t) => ({ value: t, at: toX(t), label: formatClock(t) }));
+  const yTicks: ChartTick[] = yTickInfo.ticks.map((t, i) => ({ value: t, at: toY(t), label: yLabels[i] ?? '' }));
+
+  // --- points ---
+  const steps = bestSoFar(entries, direction);
+  const improved = new Set(steps.map((s) => s.pos));
+  const points: ChartPoint[] = [];
+  const noScore: NoScorePoint[] = [];
+  entries.forEach((e, pos) => {
+    const x = toX(e.elapsed_s);
+    if (e.score === null) {
+      noScore.push({ pos, index: e.index, x, y: noScoreBand.y + noScoreBand.height / 2, counts: e.counts });
+      return;
+    }
+    points.push({
+      pos,
+      index: e.index,
+      x,
+      y: toY(e.score),
+      score: e.score,
+      counts: e.counts,
+      counted: input.countedIndex !== null && e.index === input.countedIndex,
+      best: improved.has(pos),
+      clipped: e.score < yDomain[0] || e.score > yDomain[1],
+    });
+  });
+
+  // --- best-so-far step line, carried to the last run or to now ---
+  const bestLine: Array<[number, number]> = [];
+  steps.forEach((s, i) => {
+    const x = toX(s.elapsedS);
+    const y = toY(s.score);
+    if (i > 0) bestLine.push([x, bestLine[bestLine.length - 1]![1]]);
+    bestLine.push([x, y]);
+  });
+  if (bestLine.length > 0) {
+    const lastRun = entries.reduce((m, e) => Math.max(m, e.counts ? e.elapsed_s : 0), 0);
+    const endS = Math.min(Math.max(lastRun, input.nowElapsedS ?? 0), input.timeLimitS);
+    const endX = toX(endS);
+    const last = bestLine[bestLine.length - 1]!;
+    if (endX > last[0]) bestLine.push([endX, last[1]]);
+  }
+
+  // --- starting and reference lines. The starting label sits at the right end and the reference label
+  // at the left, where the runs are least likely to be (early runs sit near the starting score, late
+  // ones near the reference); a label goes under its line when the line hugs the top of the plot.
+  const startY = toY(startingScore);
+  const refY = toY(referenceScore);
+  const labelBaseline = (y: number): number => (y - 4 >= plot.y + 10 ? y - 4 : y + 12);
+  const deadlineX = toX(input.timeLimitS);
+  const labelAnchor = deadlineX > plot.x + plot.width - 30 ? 'end' : deadlineX < plot.x + 30 ? 'start' : 'middle';
+
+  return {
+    width,
+    height,
+    plot,
+    noScoreBand,
+    xDomain,
+    yDomain,
+    inverted,
+    xTicks,
+    yTicks,
+    deadline: { x: deadlineX, labelAnchor },
+    starting: { y: startY, value: startingScore, label: `starting ${formatScore(startingScore)}`, labelY: labelBaseline(startY), anchor: 'end' },
+    reference: { y: refY, value: referenceScore, label: `reference ${formatScore(referenceScore)}`, labelY: labelBaseline(refY), anchor: 'start' },
+    points,
+    noScore,
+    bestLine,
+    yAxisTitle: `score (${direction} is better) ↑ better`,
+    xAxisTitle: size.compact ? null : 'session time (H:MM, pauses excluded)',
+  };
+}
+
+/** One sentence for the chart's accessible name: "12 runs, best 4.21 at 2:13:05, 2 with no score". */
+export function chartSummary(input: ChartInput): string {
+  const n = input.entries.length;
+  if (n === 0) return 'No runs yet';
+  const parts = [`${n} ${n === 1 ? 'run' : 'runs'}`];
+  const counted = input.countedIndex === null ? undefined : input.entries.find((e) => e.index === input.countedIndex);
+  if (counted && counted.score !== null) {
+    parts.push(`${input.aggregation === 'best' ? 'best' : 'last'} ${formatScore(counted.score)} at ${formatDuration(counted.elapsed_s)}`);
+  }
+  const none = input.entries.filter((e) => e.score === null).length;
+  if (none > 0) parts.push(`${none} with no score`);
+  return parts.join(', ');
+}

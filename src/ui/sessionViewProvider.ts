@@ -1,0 +1,162 @@
+// The session view in the activity bar, and the protocol plumbing it shares with the history panel:
+// post nothing until the webview says "ready", then a full snapshot, then deltas; every message from the
+// webview is validated, and each request is answered with a reply once its action has settled.
+import * as vscode from 'vscode';
+import { errorMessage, formatZodError } from '../core/errors';
+import { viewMessageSchema, type HostMessage, type Snapshot, type ViewAction } from '../core/webviewProtocol';
+import { LatestSnapshot } from '../webview/outputBuffer';
+import { renderWebviewHtml, webviewResourceRoots } from './webviewHtml';
+
+export interface SessionViewHandlers {
+  /** Runs a view action; a rejection is shown next to the button that asked for it. */
+  onAction(action: ViewAction): Promise<void>;
+  log: { warn(msg: string): void };
+}
+
+export const SESSION_VIEW_SCRIPT = 'dist/media/sessionView.js';
+export const SESSION_VIEW_STYLE = 'media/sessionView.css';
+
+/** One webview document speaking the session protocol. */
+export class SessionWebviewChannel implements vscode.Disposable {
+  private ready = false;
+  /** Bumped for each new document, so a reply meant for a document that is gone is never delivered to the next. */
+  private generation = 0;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly handlers: SessionViewHandlers,
+    private readonly latest: () => Snapshot | null,
+    private readonly name: string,
+  ) {
+    webview.onDidReceiveMessage((m: unknown) => this.receive(m), null, this.disposables);
+  }
+
+  /** The document was hidden or replaced: post nothing until the next "ready". */
+  reset(): void {
+    this.ready = false;
+    this.generation += 1;
+  }
+
+  postSnapshot(snapshot: Snapshot): void {
+    if (this.ready) this.post({ type: 'snapshot', snapshot });
+  }
+
+  postJobOutput(jobId: string, text: string): void {
+    if (this.ready && text) this.post({ type: 'jobOutput', jobId, text });
+  }
+
+  private post(message: HostMessage): void {
+    this.webview.postMessage(message).then(
+      (delivered) => {
+        if (!delivered) this.ready = false;
+      },
+      (e: unknown) => this.handlers.log.warn(`Could not post to the ${this.name}: ${errorMessage(e)}`),
+    );
+  }
+
+  private receive(raw: unknown): void {
+    const parsed = viewMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.handlers.log.warn(`Ignored a malformed message from the ${this.name}: ${formatZodError(parsed.error)}`);
+      return;
+    }
+    const message = parsed.data;
+    if (message.type === 'ready') {
+      // A new document: anything still in flight belongs to the old one.
+      this.reset();
+      this.ready = true;
+      const snapshot = this.latest();
+      if (snapshot) this.post({ type: 'snapshot', snapshot });
+      return;
+    }
+    const { id, action } = message;
+    const generation = this.generation;
+    const reply = (ok: boolean, error?: string): void => {
+      if (!this.ready || generation !== this.generation) return;
+      this.post(error === undefined ? { type: 'reply', id, ok } : { type: 'reply', id, ok, error });
+    };
+    let running: Promise<void>;
+    try {
+      running = Promise.resolve(this.handlers.onAction(action));
+    } catch (e) {
+      running = Promise.reject(e);
+    }
+    running.then(
+      () => reply(true),
+      (e: unknown) => reply(false, errorMessage(e)),
+    );
+  }
+
+  dispose(): void {
+    this.ready = false;
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+export class SessionViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewType = 'rebench.sessionView';
+
+  private view: vscode.WebviewView | undefined;
+  private channel: SessionWebviewChannel | undefined;
+  private readonly latest = new LatestSnapshot();
+  private viewDisposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly handlers: SessionViewHandlers,
+  ) {}
+
+  resolveWebviewView(webviewView: vscode.WebviewView): void {
+    this.disposeView();
+    this.view = webviewView;
+    const webview = webviewView.webview;
+    webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: webviewResourceRoots(this.extensionUri) };
+    this.channel = new SessionWebviewChannel(webview, this.handlers, () => this.latest.value, 'session view');
+    webview.html = renderWebviewHtml({
+      webview,
+      extensionUri: this.extensionUri,
+      title: 'RE-Bench session',
+      scriptPath: SESSION_VIEW_SCRIPT,
+      stylePath: SESSION_VIEW_STYLE,
+      bodyAttributes: { 'data-layout': 'view' },
+    });
+    webviewView.onDidChangeVisibility(
+      () => {
+        // Hidden views lose their document (no retainContextWhenHidden); the next one says "ready".
+        if (!webviewView.visible) this.channel?.reset();
+      },
+      null,
+      this.viewDisposables,
+    );
+    webviewView.onDidDispose(() => this.disposeView(), null, this.viewDisposables);
+  }
+
+  /** Stores the latest snapshot and sends it if the view is listening. */
+  setSnapshot(snapshot: Snapshot): void {
+    const stored = this.latest.set(snapshot);
+    this.channel?.postSnapshot(stored);
+  }
+
+  /** Sends new output of the running job, and keeps it in the stored snapshot for a re-opened view. */
+  appendJobOutput(jobId: string, text: string): void {
+    if (this.latest.appendJobOutput(jobId, text)) this.channel?.postJobOutput(jobId, text);
+  }
+
+  /** Shows the view, opening its container if needed, without taking focus from the editor. */
+  reveal(): void {
+    if (this.view) this.view.show(true);
+    else void vscode.commands.executeCommand(`${SessionViewProvider.viewType}.focus`);
+  }
+
+  private disposeView(): void {
+    this.channel?.dispose();
+    this.channel = undefined;
+    this.view = undefined;
+    for (const d of this.viewDisposables.splice(0)) d.dispose();
+  }
+
+  dispose(): void {
+    this.disposeView();
+  }
+}
