@@ -9,7 +9,6 @@ this command line (see environments/README.md). Python 3.8+ standard library onl
 import argparse
 import calendar
 import codecs
-import csv
 import errno
 import fcntl
 import hashlib
@@ -17,13 +16,30 @@ import json
 import math
 import os
 import re
-import select
-import shutil
 import signal
-import subprocess
 import sys
 import time
-import traceback
+
+
+class _LazyModule(object):
+    """Imports a module on first use: most commands never need these, and every command's start-up
+    time is time the participant waits."""
+
+    def __init__(self, name):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            self._module = __import__(self._name)
+        return getattr(self._module, attr)
+
+
+csv = _LazyModule("csv")
+select = _LazyModule("select")
+shutil = _LazyModule("shutil")
+subprocess = _LazyModule("subprocess")
+traceback = _LazyModule("traceback")
 
 RUNNER_VERSION = "1.0.0"
 

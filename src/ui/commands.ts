@@ -43,12 +43,21 @@ export function registerCommands(
         { location: vscode.ProgressLocation.Notification, title: `RE-Bench: connecting…`, cancellable: false },
         () => controller.connect(picked),
       );
+      void revealSessionView();
       return true;
     },
     true,
   );
 
-  register(Commands.tryDemo, () => controller.connect({ kind: 'local', environmentId: environments.defaultEnvironmentId() }), true);
+  register(
+    Commands.tryDemo,
+    async () => {
+      await controller.connect({ kind: 'local', environmentId: environments.defaultEnvironmentId() });
+      void revealSessionView();
+      return true;
+    },
+    true,
+  );
 
   register(Commands.importProfile, async (file?: vscode.Uri) => {
     const uri =
@@ -143,8 +152,13 @@ export function registerCommands(
 
   register(Commands.showLog, () => log.show());
   register(Commands.disconnect, () => controller.disconnect(true));
-  register(Commands.focusView, () => vscode.commands.executeCommand(`${Views.session}.focus`));
+  register(Commands.focusView, () => revealSessionView());
   void view;
+}
+
+/** Shows the session view, where the participant follows everything after connecting. */
+function revealSessionView(): Thenable<unknown> {
+  return vscode.commands.executeCommand(`${Views.session}.focus`);
 }
 
 export function profileChoice(profile: SessionProfile): ConnectionChoice {

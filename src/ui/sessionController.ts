@@ -228,7 +228,8 @@ export class SessionController implements vscode.Disposable {
     await session.start();
     this.log.info(`Session started at ${session.status?.started_at}; deadline ${session.status?.deadline}.`);
     this.publish();
-    void this.showInstructions().catch((e) => this.log.warn(`Could not show the instructions: ${errorMessage(e)}`));
+    // Reading time counts, so the instructions open as soon as the clock runs.
+    void vscode.commands.executeCommand(Commands.showInstructions).then(undefined, (e) => this.log.warn(`Could not show the instructions: ${errorMessage(e)}`));
     return true;
   }
 
