@@ -124,8 +124,10 @@ export class Session {
     try {
       entry = await this.client.score(this.jobHandlers());
     } catch (e) {
-      if (e instanceof JobInterruptedError) entry = await this.follow(e.jobId, e.outputOffset);
-      else throw e;
+      if (!(e instanceof JobInterruptedError)) throw e;
+      // This call's stream is gone, so nothing follows the job any more: pick it up where the stream stopped.
+      if (this.job?.jobId === e.jobId) this.job.following = false;
+      entry = await this.follow(e.jobId, e.outputOffset);
     } finally {
       if (this.job) this.job.following = false;
     }
@@ -300,7 +302,11 @@ export function scoreDisabledReason(
   if (!status) return 'Reading the session…';
   if (status.state === 'not_started') return 'Start the session first.';
   if (status.state === 'paused') return 'The session is paused: resume it to score.';
-  if (status.state === 'ended') return 'The session has ended: scoring is closed.';
+  if (status.state === 'ended') {
+    // The runner ends a session at its deadline by itself (ended_at = deadline); an early end is before it.
+    const byDeadline = status.ended_at !== null && status.deadline !== null && Date.parse(status.ended_at) >= Date.parse(status.deadline);
+    return byDeadline ? 'Time is up: scoring is closed.' : 'The session has ended: scoring is closed.';
+  }
   if (left !== null && left <= 0) return 'Time is up: scoring is closed.';
   if (jobRunning || status.job) return 'A scoring job is running.';
   return null;
