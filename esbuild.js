@@ -30,13 +30,14 @@ async function main() {
   const contexts = await Promise.all([
     esbuild.context({
       ...shared,
-      entryPoints: ['src/extension.ts'],
-      outfile: 'dist/extension.js',
+      entryPoints: { extension: 'src/extension.ts', ssh: 'src/lazy/ssh.ts', markdown: 'src/lazy/markdown.ts' },
+      outdir: 'dist',
       format: 'cjs',
       platform: 'node',
       target: 'node18',
       // ssh2 loads its optional native parts inside try/catch and falls back to pure JS.
-      external: ['vscode', 'cpu-features', '*.node'],
+      // ./ssh.js and ./markdown.js are the lazily required bundles built here too (src/ui/lazyModules.ts).
+      external: ['vscode', 'cpu-features', '*.node', './ssh.js', './markdown.js'],
     }),
     esbuild.context({
       ...shared,

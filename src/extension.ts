@@ -31,6 +31,15 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     appendJobOutput: (jobId, text) => HistoryPanel.current?.appendJobOutput(jobId, text),
   });
 
+  // After a reload, an open score history panel comes back with the session's data.
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(HistoryPanel.viewType, {
+      deserializeWebviewPanel: async (panel) => {
+        HistoryPanel.revive(panel, context.extensionUri, { onAction, log }, controller.snapshot());
+      },
+    }),
+  );
+
   registerCommands(context, controller, log, view, environments);
   void controller.restore();
   return { controller };

@@ -2,7 +2,7 @@
 // shown with no script at all (script-src 'none') and with the find widget for long task descriptions.
 import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
-import { renderMarkdown } from '../core/markdown';
+import { loadMarkdown } from './lazyModules';
 import { renderWebviewHtml } from './webviewHtml';
 
 export const INSTRUCTIONS_VIEW_TYPE = 'rebench.instructions';
@@ -50,6 +50,6 @@ function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, content: In
     extensionUri,
     title: `Instructions: ${content.title}`,
     stylePath: 'media/instructions.css',
-    bodyHtml: `<main class="instructions">\n${renderMarkdown(content.markdown)}</main>`,
+    bodyHtml: `<main class="instructions">\n${loadMarkdown().renderMarkdown(content.markdown)}</main>`,
   });
 }

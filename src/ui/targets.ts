@@ -6,12 +6,13 @@ import * as vscode from 'vscode';
 import { parseManifest } from '../core/manifest';
 import { LocalTarget } from '../core/localTarget';
 import type { SessionProfile } from '../core/profile';
-import { SshTarget, type SshHop } from '../core/ssh/sshTarget';
+import type { SshHop } from '../core/ssh/sshTarget';
 import { loadSshConfig } from '../core/ssh/sshConfigFiles';
 import { listHosts, resolveHost } from '../core/ssh/sshConfig';
 import type { Target } from '../core/target';
 import { Commands, Settings, StateKeys } from './constants';
 import type { ExtensionLog } from './extensionLog';
+import { loadSsh } from './lazyModules';
 import { setting } from './sessionController';
 
 export const DEMO_ENVIRONMENT = 'demo-fast-function';
@@ -143,6 +144,7 @@ export async function openTarget(
   }
   const acceptedHostsFile = vscode.Uri.joinPath(context.globalStorageUri, 'known_hosts').fsPath;
   fs.mkdirSync(path.dirname(acceptedHostsFile), { recursive: true });
+  const { SshTarget } = loadSsh();
   const target = new SshTarget({
     host: hostName,
     port,
