@@ -78,6 +78,13 @@ async function main(): Promise<void> {
   const vsix = fs.statSync(path.join(repo, 'dist/rebench-session.vsix')).size;
   rows.push(row('VSIX size', vsix / 1024, 'KiB', '1 MiB target', 1024, 1));
 
+  // Activation: loading the extension bundle (with a stand-in `vscode` module) in a fresh Node, against a
+  // fresh Node that loads nothing. ssh2 and the Markdown renderer are separate bundles loaded on first use.
+  const stub = `const M=require('module');const o=M._load;M._load=function(r,...a){if(r==='vscode')return new Proxy({},{get:()=>new Proxy(function(){},{get:()=>()=>({}),apply:()=>({})})});return o.call(this,r,...a)};`;
+  const nodeOnly = await time(Math.min(runs, 10), async () => execFileSync(process.execPath, ['-e', stub]));
+  const withBundle = await time(Math.min(runs, 10), async () => execFileSync(process.execPath, ['-e', `${stub}require(${JSON.stringify(path.join(repo, 'dist/extension.js'))})`]));
+  rows.push(row('activation: node + extension bundle', withBundle, 'ms', 'node alone', nodeOnly, 2));
+
   // Local target: a runner status read against the cost of starting python3 at all.
   const localHome = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-bench-'));
   const local = new LocalTarget({ home: localHome });
