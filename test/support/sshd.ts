@@ -34,7 +34,7 @@ export interface Sshd {
   logPath: string;
   /** A scratch folder that is removed by stop(). */
   dir: string;
-  /** Ends the server and every connection it serves (the link really drops). */
+  /** Ends the server and every connection it serves (the link really drops); commands the user started under it live on. */
   stop(): Promise<void>;
   /** Freezes the server and its connections (SIGSTOP): the link goes silent, as when a network dies. */
   pause(): void;
@@ -122,6 +122,21 @@ function descendants(pid: number): number[] {
   return out;
 }
 
+/**
+ * The sshd processes of a server: the listener and its per-connection children, not the user's commands
+ * under them. Stopping or freezing these is what a network outage does to a link; the processes a
+ * participant started on the VM (a detached scoring job) live on, as they would on a real VM.
+ */
+function sshdProcesses(listener: number): number[] {
+  return [listener, ...descendants(listener)].filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('sshd');
+    } catch {
+      return false;
+    }
+  });
+}
+
 function signalAll(pids: number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
@@ -203,7 +218,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null || c.pid === undefined) return;
-    const all = [c.pid, ...descendants(c.pid)];
+    const all = sshdProcesses(c.pid);
     signalAll(all, 'SIGCONT'); // a paused server would not act on SIGKILL's side effects promptly
     const gone = new Promise<void>((resolve) => c.once('exit', () => resolve()));
     signalAll(all, 'SIGKILL');
@@ -229,10 +244,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
     pause() {
-      if (child?.pid) signalAll([child.pid, ...descendants(child.pid)], 'SIGSTOP');
+      if (child?.pid) signalAll(sshdProcesses(child.pid), 'SIGSTOP');
     },
     resume() {
-      if (child?.pid) signalAll([child.pid, ...descendants(child.pid)], 'SIGCONT');
+      if (child?.pid) signalAll(sshdProcesses(child.pid), 'SIGCONT');
     },
     async restart() {
       await stop();
