@@ -36,4 +36,11 @@ describe('scoreDisabledReason', () => {
     assert.match(scoreDisabledReason({ state: 'not_started', job: null } as never, { kind: 'connected' }, false, null)!, /Start/);
     assert.equal(scoreDisabledReason(status, { kind: 'connected' }, false, 100), null);
   });
+  it('tells a deadline that passed from a session ended early', () => {
+    const deadline = '2026-11-23T18:00:00Z';
+    const byDeadline = { state: 'ended', job: null, deadline, ended_at: deadline } as never;
+    const early = { state: 'ended', job: null, deadline, ended_at: '2026-11-23T15:00:00Z' } as never;
+    assert.match(scoreDisabledReason(byDeadline, { kind: 'connected' }, false, 0)!, /Time is up/);
+    assert.match(scoreDisabledReason(early, { kind: 'connected' }, false, 0)!, /has ended/);
+  });
 });
