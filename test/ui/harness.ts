@@ -6,9 +6,10 @@
 //   const view = await webviewFrame(page, 'Session');
 //   await screenshot(page, 'connected-dark');
 //   ... after(stopAll)
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Browser, Frame, Page } from 'playwright-core';
+import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import * as cs from '../../scripts/codeServer.mjs';
 
 export const repoRoot = cs.repoRoot;
@@ -163,4 +164,168 @@ export async function stopAll(): Promise<void> {
   browser = undefined;
   await b?.close().catch(() => {});
   await Promise.all([...servers].map((s) => s.stop()));
+}
+
+// --- the participant's side: users, profiles, dialogs, notifications, the status bar ------------------
+
+/**
+ * A throw-away login user of its own for UI tests, so that other tiers that reset the shared test user's
+ * home (test/support/sshd.ts) cannot pull a session from under a running UI test. The private sshd reads
+ * one AuthorizedKeysFile for every user, so its client key logs in as this user too. Its session files
+ * (~/.rebench, ~/rebench) are removed, so every call starts with no session on the "VM".
+ */
+export function freshUiLoginUser(name = 'rebench-ui'): { user: string; home: string } {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error('UI tests that log in over SSH create a throw-away user and so must run as root.');
+  }
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-m', '-s', '/bin/bash', name], { stdio: 'pipe' });
+  }
+  // A new user is locked, and sshd with "UsePAM no" refuses locked accounts even for keys.
+  execFileSync('usermod', ['-p', '*', name], { stdio: 'pipe' });
+  const home = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':')[5] ?? `/home/${name}`;
+  for (const rel of ['.rebench', 'rebench']) fs.rmSync(path.join(home, rel), { recursive: true, force: true });
+  return { user: name, home };
+}
+
+/** Writes a session profile (the JSON an organiser hands out) and returns its path. */
+export function writeProfile(dir: string, profile: Record<string, unknown>, fileName = 'session-profile.json'): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, fileName);
+  fs.writeFileSync(file, `${JSON.stringify(profile, null, 2)}\n`);
+  return file;
+}
+
+/** The quick input (command palette, quick picks, the web file dialog). */
+export function quickInput(page: Page): Locator {
+  return page.locator('.quick-input-widget');
+}
+
+/**
+ * Answers the web workbench's file dialog (a quick input with a path box): types the path and accepts it.
+ * This is what a participant does in a browser-based VS Code; the desktop's native dialog is not available.
+ */
+export async function answerFileDialog(page: Page, filePath: string, timeoutMs = 15_000): Promise<void> {
+  const widget = quickInput(page);
+  const input = widget.locator('.quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: timeoutMs });
+  // The dialog opens on the workspace folder and writes that folder's path into the box once it has listed
+  // it, replacing anything typed before then: wait for that first.
+  const ready = Date.now() + timeoutMs;
+  while (!(await input.inputValue()).endsWith('/') || (await widget.locator('.monaco-list-row').count()) === 0) {
+    if (Date.now() > ready) throw new Error(`The file dialog did not show its starting folder within ${timeoutMs} ms.`);
+    await page.waitForTimeout(100);
+  }
+  for (let attempt = 1; ; attempt++) {
+    await input.fill(filePath);
+    // It lists the folder's entries as the path is typed; Enter before it has caught up is not taken.
+    await widget.locator('.monaco-list-row', { hasText: path.basename(filePath) }).first().waitFor({ state: 'visible', timeout: timeoutMs });
+    if ((await input.inputValue()) === filePath) {
+      await input.press('Enter');
+      try {
+        await widget.waitFor({ state: 'hidden', timeout: 3_000 });
+        return;
+      } catch {
+        // Still open: look at what it holds and try again.
+      }
+    }
+    if (attempt >= 3) {
+      const value = await input.inputValue().catch(() => '?');
+      const rows = await widget.locator('.monaco-list-row').allInnerTexts().catch(() => []);
+      const message = await widget.locator('.quick-input-message').innerText().catch(() => '');
+      throw new Error(
+        `The file dialog did not accept ${filePath} after ${attempt} tries. Its path box holds ${JSON.stringify(value)}; ` +
+          `message ${JSON.stringify(message)}; entries ${JSON.stringify(rows.slice(0, 10))}`,
+      );
+    }
+    console.warn(`    (the file dialog did not take ${filePath} on try ${attempt}; typing it again)`);
+  }
+}
+
+/**
+ * Picks the quick pick entry whose label contains `label` (the quick pick must be open or opening). With
+ * `filter`, types it first, as a participant narrows a long list (only visible rows can be clicked).
+ */
+export async function pickQuickPickItem(page: Page, label: string | RegExp, options: { filter?: string; timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const widget = quickInput(page);
+  if (options.filter !== undefined) {
+    const input = widget.locator('.quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: timeoutMs });
+    await input.fill(options.filter);
+  }
+  const row = widget.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: label }) }).first();
+  try {
+    await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  } catch {
+    const shown = await widget.locator('.monaco-list-row .label-name').allInnerTexts();
+    throw new Error(`No quick pick entry ${String(label)}. Entries shown: ${JSON.stringify(shown)}`);
+  }
+  await row.click();
+}
+
+/** A notification toast whose message contains `text`. */
+export function notification(page: Page, text: string | RegExp): Locator {
+  return page.locator('.notifications-toasts .notification-toast').filter({ has: page.locator('.notification-list-item-message', { hasText: text }) });
+}
+
+/** Every notification message shown now (toasts), for assertions and error messages. */
+export async function notificationTexts(page: Page): Promise<string[]> {
+  return page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts();
+}
+
+/** Waits for a toast containing `text` and clicks its button labelled `button`. */
+export async function clickNotificationButton(page: Page, text: string | RegExp, button: string, timeoutMs = 15_000): Promise<void> {
+  const toast = notification(page, text);
+  try {
+    await toast.first().waitFor({ state: 'visible', timeout: timeoutMs });
+  } catch {
+    throw new Error(`No notification ${String(text)} within ${timeoutMs} ms. Shown: ${JSON.stringify(await notificationTexts(page))}`);
+  }
+  await toast.first().locator('.monaco-button', { hasText: button }).click();
+}
+
+/** The modal dialog box (showInformationMessage with modal: true renders one in the web workbench). */
+export function modalDialog(page: Page): Locator {
+  return page.locator('.monaco-dialog-box');
+}
+
+/** The status bar entry of an extension's item, found by the start of its accessible label. */
+export function statusBarEntry(page: Page, ariaLabelStart: string): Locator {
+  return page.locator(`.part.statusbar .statusbar-item a[aria-label^="${ariaLabelStart}"], .part.statusbar .statusbar-item[aria-label^="${ariaLabelStart}"]`).first();
+}
+
+/** Saves a PNG of one element (e.g. the side bar holding the session view) and returns its path. */
+export async function screenshotOf(locator: Locator, name: string): Promise<string> {
+  const safe = name.replace(/[^\w.-]+/g, '-');
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  const file = path.join(screenshotDir, `${safe}.png`);
+  await locator.screenshot({ path: file, animations: 'disabled' });
+  return file;
+}
+
+/** Reloads the window the way a participant does ("Developer: Reload Window") and waits for the workbench. */
+export async function reloadWindow(page: Page): Promise<void> {
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 });
+  await runCommand(page, 'Developer: Reload Window');
+  await navigated;
+  await page.waitForLoadState('domcontentloaded');
+  await page.locator('.monaco-workbench .part.statusbar [id="status.problems"]').waitFor({ state: 'visible', timeout: 60_000 });
+}
+
+/** `typeof window[name]` in every frame of the page (webviews included), keyed by frame URL. */
+export async function globalInEveryFrame(page: Page, name: string): Promise<{ url: string; type: string }[]> {
+  const out: { url: string; type: string }[] = [];
+  for (const frame of page.frames()) {
+    try {
+      const type = await frame.evaluate((n) => typeof (window as unknown as Record<string, unknown>)[n], name);
+      out.push({ url: frame.url(), type });
+    } catch (e) {
+      // A frame that navigated away while we looked has nothing left to check.
+      out.push({ url: frame.url(), type: `gone (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` });
+    }
+  }
+  return out;
 }
