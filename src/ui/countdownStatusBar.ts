@@ -39,8 +39,11 @@ export class CountdownStatusBar implements vscode.Disposable {
     // A new deadline (a new session, or one moved by a pause) re-arms the reminders.
     if (session.deadlineIso !== this.deadlineKey) {
       this.deadlineKey = session.deadlineIso;
-      this.remindersShown = new Set();
       this.timeUpShown = false;
+      // Reminders already due when a deadline is first seen were shown before a reload, or make no sense
+      // (a 60-minute reminder for a one-hour session): only those still ahead are armed.
+      const left = this.secondsLeft() ?? Infinity;
+      this.remindersShown = new Set(this.settings().reminderMinutes.filter((m) => m * 60 >= left - 1));
     }
     if (session.state === 'running' && session.deadlineLocalMs !== null) this.startTimer();
     else this.stopTimer();
@@ -99,7 +102,7 @@ export class CountdownStatusBar implements vscode.Disposable {
     if (session.state === 'running' && left !== null) {
       for (const minutes of dueReminders(left, reminderMinutes, this.remindersShown)) {
         for (const m of reminderMinutes) if (m >= minutes) this.remindersShown.add(m);
-        void vscode.window.showWarningMessage(`RE-Bench: ${formatDuration(left)} left in your session (deadline ${new Date(session.deadlineLocalMs ?? 0).toLocaleTimeString()}).`);
+        void vscode.window.showWarningMessage(`RE-Bench: ${formatDuration(left)} left in your session (deadline ${new Date(session.deadlineLocalMs ?? 0).toLocaleTimeString([], { hourCycle: 'h23' })}).`);
       }
       if (left <= 0 && !this.timeUpShown) {
         this.timeUpShown = true;
