@@ -4,8 +4,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import type { ConnectionState, ExecOptions, ExecResult, Target } from './target';
+import { OutputCollector, type ConnectionState, type ExecOptions, type ExecResult, type Target } from './target';
 
 export interface LocalTargetOptions {
   /** Overrides the home folder (tests). */
@@ -46,27 +45,14 @@ export class LocalTarget implements Target {
         stdio: ['pipe', 'pipe', 'pipe'],
         windowsHide: true,
       });
-      const outDecoder = new StringDecoder('utf8');
-      const errDecoder = new StringDecoder('utf8');
-      let stdout = '';
-      let stderr = '';
+      const output = new OutputCollector(options);
       let settled = false;
       let killTimer: NodeJS.Timeout | undefined;
       let drainTimer: NodeJS.Timeout | undefined;
       let aborted = false;
 
-      const emitOut = (text: string) => {
-        if (!text) return;
-        stdout += text;
-        options.onStdout?.(text);
-      };
-      const emitErr = (text: string) => {
-        if (!text) return;
-        stderr += text;
-        options.onStderr?.(text);
-      };
-      child.stdout.on('data', (chunk: Buffer) => emitOut(outDecoder.write(chunk)));
-      child.stderr.on('data', (chunk: Buffer) => emitErr(errDecoder.write(chunk)));
+      child.stdout.on('data', (chunk: Buffer) => output.onStdout(chunk));
+      child.stderr.on('data', (chunk: Buffer) => output.onStderr(chunk));
 
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
         if (settled) return;
@@ -74,9 +60,7 @@ export class LocalTarget implements Target {
         options.signal?.removeEventListener('abort', onAbort);
         if (killTimer) clearTimeout(killTimer);
         if (drainTimer) clearTimeout(drainTimer);
-        emitOut(outDecoder.end());
-        emitErr(errDecoder.end());
-        resolve({ code, signal, stdout, stderr });
+        resolve({ code, signal, ...output.end() });
       };
       const onAbort = () => {
         aborted = true;

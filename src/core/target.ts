@@ -1,4 +1,5 @@
 // One transport interface for the VM (SSH) and for this machine (local child processes).
+import { StringDecoder } from 'node:string_decoder';
 
 export interface ExecOptions {
   /** Called with each chunk of stdout as it arrives (UTF-8 decoded across chunk boundaries). */
@@ -48,4 +49,44 @@ export interface Target {
 export function shellQuote(arg: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A command's stdout and stderr as text: decodes UTF-8 across chunk boundaries, keeps the whole text and
+ * passes each chunk on as it arrives. Both targets use it, so output reads the same wherever it ran.
+ */
+export class OutputCollector {
+  stdout = '';
+  stderr = '';
+  private readonly out = new StringDecoder('utf8');
+  private readonly err = new StringDecoder('utf8');
+
+  constructor(private readonly options: ExecOptions) {}
+
+  onStdout(chunk: Buffer): void {
+    this.emitOut(this.out.write(chunk));
+  }
+
+  onStderr(chunk: Buffer): void {
+    this.emitErr(this.err.write(chunk));
+  }
+
+  /** Flushes any partial character left at the end. */
+  end(): { stdout: string; stderr: string } {
+    this.emitOut(this.out.end());
+    this.emitErr(this.err.end());
+    return { stdout: this.stdout, stderr: this.stderr };
+  }
+
+  private emitOut(text: string): void {
+    if (!text) return;
+    this.stdout += text;
+    this.options.onStdout?.(text);
+  }
+
+  private emitErr(text: string): void {
+    if (!text) return;
+    this.stderr += text;
+    this.options.onStderr?.(text);
+  }
 }

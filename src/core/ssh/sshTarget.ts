@@ -3,9 +3,8 @@
 
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
-import type { ConnectionState, ExecOptions, ExecResult, Target } from '../target';
+import { OutputCollector, type ConnectionState, type ExecOptions, type ExecResult, type Target } from '../target';
 import type { AuthCallbacks } from './auth';
 import { type ConnectionSettings, hopLabel, type OpenConnection, openConnection, type SshHop } from './connection';
 import { parsePinnedFingerprint } from './hostKey';
@@ -447,25 +446,12 @@ function runChannel(
   reject: (e: unknown) => void,
   lostError: () => SshError,
 ): void {
-  const outDecoder = new StringDecoder('utf8');
-  const errDecoder = new StringDecoder('utf8');
-  let stdout = '';
-  let stderr = '';
+  const output = new OutputCollector(options);
   let exit: { code: number | null; signal: string | null } | undefined;
   let killTimer: NodeJS.Timeout | undefined;
 
-  const emitOut = (text: string) => {
-    if (!text) return;
-    stdout += text;
-    options.onStdout?.(text);
-  };
-  const emitErr = (text: string) => {
-    if (!text) return;
-    stderr += text;
-    options.onStderr?.(text);
-  };
-  channel.on('data', (chunk: Buffer) => emitOut(outDecoder.write(chunk)));
-  channel.stderr.on('data', (chunk: Buffer) => emitErr(errDecoder.write(chunk)));
+  channel.on('data', (chunk: Buffer) => output.onStdout(chunk));
+  channel.stderr.on('data', (chunk: Buffer) => output.onStderr(chunk));
   channel.on('exit', (code: number | null, signal?: string) => {
     exit = { code: typeof code === 'number' ? code : null, signal: signal ?? null };
   });
@@ -482,10 +468,8 @@ function runChannel(
   channel.on('close', () => {
     options.signal?.removeEventListener('abort', onAbort);
     if (killTimer) clearTimeout(killTimer);
-    emitOut(outDecoder.end());
-    emitErr(errDecoder.end());
     if (!exit && live.lost) return reject(lostError());
-    resolve({ code: exit?.code ?? null, signal: exit?.signal ?? null, stdout, stderr });
+    resolve({ code: exit?.code ?? null, signal: exit?.signal ?? null, ...output.end() });
   });
 
   if (options.stdin !== undefined) channel.end(options.stdin);
