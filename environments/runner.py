@@ -422,6 +422,65 @@ def load_environment(environments_dir, env_id):
 # Runner home and configuration
 
 
+INSTALLED_RUNNER = "/usr/local/bin/rebench-runner"  # where environments/provision-protected.sh installs it
+
+
+def privileged_call():
+    """Whether this is the organiser's runner running as root: the installed runner, or this file run by sudo.
+
+    Through the sudo rule a participant runs the runner as root with arguments of their choosing, so
+    nothing they pass may point it at files of their choosing: another home could hold a runner.json
+    naming their own scoring command, which would then run as root.
+    """
+    if os.geteuid() != 0:
+        return False
+    me = os.path.realpath(__file__)
+    if me == os.path.realpath(INSTALLED_RUNNER):
+        return True
+    return any(os.path.realpath(token) == me for token in os.environ.get("SUDO_COMMAND", "").split())
+
+
+def sudo_caller():
+    """The user who ran the runner as root through sudo, or None (not sudo, or root itself)."""
+    uid = os.environ.get("SUDO_UID")
+    if os.geteuid() != 0 or not uid or uid == "0":
+        return None
+    return os.environ.get("SUDO_USER") or uid
+
+
+def check_privileged_call(args):
+    """Refuses what a root runner must not do for the caller (see privileged_call); returns the home."""
+    if args.home and os.path.realpath(os.path.expanduser(args.home)) != os.path.realpath(PROTECTED_HOME):
+        raise RunnerError("refused", "This runner runs as root for the protected session and uses only %s; "
+                                     "--home %s is refused." % (PROTECTED_HOME, args.home))
+    env_home = os.environ.get("REBENCH_HOME")
+    if env_home and os.path.realpath(os.path.expanduser(env_home)) != os.path.realpath(PROTECTED_HOME):
+        raise RunnerError("refused", "This runner runs as root for the protected session and uses only %s; "
+                                     "unset REBENCH_HOME (%s)." % (PROTECTED_HOME, env_home))
+    if args.command == "setup":
+        raise RunnerError("refused", "setup is for unprotected mode and is refused when the runner runs as root: "
+                                     "the organiser prepares protected mode (environments/provision-protected.sh).")
+    caller = sudo_caller()
+    if caller is not None and args.command == "export" and args.out:
+        raise RunnerError("refused", "export --out is refused through sudo: the file would be written as root. "
+                                     "Leave out --out and redirect the output instead, e.g. "
+                                     "`sudo -n rebench-runner export --format jsonl > score-log.jsonl`.")
+    if caller is not None and args.command == "import-metr-csv":
+        raise RunnerError("refused", "import-metr-csv is refused through sudo: it would read files as root. It "
+                                     "needs no privileges; run the runner without sudo for it.")
+    path = os.path.join(PROTECTED_HOME, "runner.json")
+    if args.command != "import-metr-csv":
+        try:
+            mode = read_json(path).get("mode")
+        except (OSError, ValueError, AttributeError):
+            mode = None
+        if mode != "protected":
+            raise RunnerError("environment", "This runner runs as root, but %s is missing or not in protected "
+                                             "mode. Ask the organiser to set up protected mode "
+                                             "(environments/provision-protected.sh)." % path)
+    return PROTECTED_HOME
+
+
 def resolve_home(flag):
     if flag:
         return os.path.abspath(os.path.expanduser(flag))
@@ -1383,8 +1442,17 @@ def execute_job(ctx, job):
     }
 
 
-def holds_lock(fd):
-    """Whether fd's open file holds the score lock (flock again on the same open file succeeds)."""
+def holds_lock(fd, lock_path):
+    """Whether fd is lock_path's open file and holds its lock (flock again on the same open file succeeds).
+
+    The file's identity is checked too: flock on any file the caller opened would succeed.
+    """
+    try:
+        held, expected = os.fstat(fd), os.stat(lock_path)
+    except OSError:
+        return False
+    if (held.st_dev, held.st_ino) != (expected.st_dev, expected.st_ino):
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -1401,7 +1469,7 @@ def cmd_run_job(ctx, args):
         raise RunnerError("usage", "No scoring job %s in %s." % (args.job_id, ctx.state_dir))
     if os.path.exists(os.path.join(ctx.job_dir(job["job_id"]), "entry.json")):
         return None
-    if args.lock_fd is None or not holds_lock(args.lock_fd):
+    if args.lock_fd is None or not holds_lock(args.lock_fd, ctx.state_path("score.lock")):
         raise RunnerError("usage", "_run-job is internal: it runs only as the job process started by `score`.")
     session = load_session(ctx)
     try:
@@ -2131,7 +2199,20 @@ def main(argv):
     as_json = args.json_global or getattr(args, "json", False)
     if not args.command:
         return report_error(RunnerError("usage", "Name a command, e.g. `runner.py status` (see --help)."), as_json)
-    ctx = Context(resolve_home(args.home), as_json)
+    if privileged_call():
+        try:
+            home = check_privileged_call(args)
+        except RunnerError as e:
+            if e.code == "refused":
+                try:  # the organiser's audit trail keeps attempts to steer the root runner elsewhere
+                    Context(PROTECTED_HOME, as_json).record_event("refused", action=args.command, reason=e.message,
+                                                                  caller=sudo_caller())
+                except Exception:
+                    pass
+            return report_error(e, as_json)
+    else:
+        home = resolve_home(args.home)
+    ctx = Context(home, as_json)
     try:
         code = COMMANDS[args.command](ctx, args)
         return code or 0
