@@ -85,10 +85,14 @@ export class Session {
     const { status } = await this.client.status();
     this.status = status;
     await this.fetchNewEntries();
-    if (!status.log_intact && !this.logProblem) {
+    if (!status.log_intact) {
+      // Verified on every refresh while broken, so the reason always names the current first bad entry.
       const verdict = await this.client.verify();
       this.logProblem = verdict.reason ?? 'the runner reports that the log does not verify';
-    } else if (status.log_intact) {
+    } else if (status.entries < this.entries.length) {
+      // A chain cut short still verifies; what this window has already seen does not vanish.
+      this.logProblem = `the VM's score log now has ${status.entries} entries, but this window has already seen ${this.entries.length}: entries were removed`;
+    } else {
       this.logProblem = null;
     }
     if (status.job && this.job?.jobId !== status.job.job_id) {
@@ -162,6 +166,8 @@ export class Session {
 
   private finishJob(entry: ScoreLogEntry): ScoreLogEntry {
     if (this.job?.jobId === entry.job_id) this.job = undefined;
+    // The job is over: Score now is open again at once, not only after the next status read.
+    if (this.status?.job?.job_id === entry.job_id) this.status = { ...this.status, job: null };
     this.addEntry(entry);
     void this.refresh().catch((e) => this.logger.warn(`Could not refresh after the scoring job: ${errorMessage(e)}`));
     this.emit('onChange');
@@ -274,7 +280,7 @@ export class Session {
       job: this.job ? { jobId: this.job.jobId, startedIso: this.job.startedIso, output: this.job.output } : null,
       entries: this.entries,
       countedIndex: counted?.index ?? null,
-      logIntact: s?.log_intact ?? true,
+      logIntact: (s?.log_intact ?? true) && this.logProblem === null,
       logProblem: this.logProblem,
       scoreDisabledReason: this.scoreDisabledReason(nowMs),
       notice: this.notice,
