@@ -1360,6 +1360,8 @@ def read_result(path):
         data = json.loads(text)  # accepts NaN and Infinity, which both mean "no score"
     except ValueError as e:
         return None, "", "the result file is not valid JSON (%s)" % e
+    except RecursionError:
+        return None, "", "the result file is not valid JSON (nested too deeply)"
     if not isinstance(data, dict):
         return None, "", "the result file does not hold a JSON object"
     message = data.get("message", "")
@@ -2044,6 +2046,8 @@ def convert_metr_row(number, row, notes):
     if t is None:
         t = parse_iso(raw_time, assume_utc=True)
         assumed = t is not None
+    if t is not None and not ISO_RE.match(iso(t)):
+        t, assumed = None, False  # outside years 1-9999 once the zone is applied: iso() cannot write it
     if assumed:
         notes.add("Timestamps without a time zone were read as UTC (METR's logger writes local time without "
                   "one; check the machine's time zone).")
@@ -2073,18 +2077,30 @@ def convert_metr_row(number, row, notes):
     }
 
 
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: Infinity would make the --json output invalid JSON
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_constant(name):
+    raise ValueError("%s is not JSON" % name)  # NaN, Infinity: same reason
+
+
 def _parse_json_text(text):
     if text is None or not text.strip():
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return None
 
 
 def cmd_import_metr_csv(ctx, args):
     try:
-        with open(args.file, "r", encoding="utf-8", errors="replace", newline="") as f:
+        # utf-8-sig: a byte-order mark (a CSV saved by a spreadsheet) is not part of the first column's name.
+        with open(args.file, "r", encoding="utf-8-sig", errors="replace", newline="") as f:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             missing = [k for k in ("timestamp", "score") if k not in fields]

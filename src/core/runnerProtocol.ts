@@ -140,7 +140,11 @@ export function parseRunnerJson<T>(schema: z.ZodType<T>, text: string, what: str
     return { ok: false, error: `The runner's ${what} reply is not JSON: ${JSON.stringify(shown)}` };
   }
   const asError = errorReplySchema.safeParse(raw);
-  if (asError.success) return { ok: false, error: asError.data.error.message };
+  if (asError.success) {
+    // The runner always explains itself; an empty message would leave the participant with nothing.
+    const { code, message } = asError.data.error;
+    return { ok: false, error: message.trim() ? message : `The runner's ${what} command failed (${code}) without saying why; Show Log has the details.` };
+  }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, error: `The runner's ${what} reply has an unexpected shape: ${formatZodError(parsed.error)}` };

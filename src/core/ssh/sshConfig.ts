@@ -150,7 +150,9 @@ function parseInto(
     const where = `${file}:${lineNo}`;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
-    const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+|$)(.*)$/.exec(line);
+    // `s`: the value may hold a lone CR or U+2028 (whitespace to splitArgs, as to OpenSSH); without it `.`
+    // stops there, and backtracking over a long run of spaces before it takes cubic time.
+    const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+|$)(.*)$/s.exec(line);
     if (!m) {
       config.warnings.push(`${where}: cannot read "${truncate(line)}"; expected "Keyword value". The line was ignored.`);
       return;
