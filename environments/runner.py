@@ -61,6 +61,8 @@ DRAIN_AFTER_EXIT_S = 2.0  # how long to keep reading output after the scorer exi
 MESSAGE_LIMIT = 4000  # characters of a scorer's message kept in the score log
 RESULT_LIMIT = 1024 * 1024  # characters read from a result file (it holds a score and a message)
 POLL_S = 0.1
+# How long a request waits for a job that has written its entry to release the score lock.
+FINISHING_JOB_WAIT_S = 2.0
 GENESIS_PREFIX = "rebench-genesis:"
 JOB_ID_RE = re.compile(r"^j[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -1747,7 +1749,15 @@ def refuse_unless_running(ctx, clock, action):
 
 
 def take_score_lock_or_busy(ctx, action):
-    fd = try_lock(ctx.state_path("score.lock"))
+    path = ctx.state_path("score.lock")
+    fd = try_lock(path)
+    if fd is None and running_job(ctx) is None:
+        # The job holding the lock has written its entry and is about to let go of the lock (it records
+        # an event first): wait for that instead of calling a finished job busy.
+        until = time.monotonic() + FINISHING_JOB_WAIT_S
+        while fd is None and time.monotonic() < until:
+            time.sleep(0.01)
+            fd = try_lock(path)
     if fd is None:
         job = running_job(ctx)
         what = ("scoring job %s (started %s)" % (job["job_id"], job["started_at"])) if job else "scoring job"

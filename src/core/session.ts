@@ -95,10 +95,14 @@ export class Session {
     } else {
       this.logProblem = null;
     }
-    if (status.job && this.job?.jobId !== status.job.job_id) {
-      this.job = { jobId: status.job.job_id, startedIso: status.job.started_at, output: '', offset: 0, following: false };
+    // A status read before the job's entry arrived (by a refresh that was under way when the entry came)
+    // must not bring the finished job back as running, nor close Score now again.
+    const running = status.job && !this.entries.some((e) => e.job_id === status.job?.job_id) ? status.job : null;
+    if (running === null && status.job) this.status = { ...status, job: null };
+    if (running && this.job?.jobId !== running.job_id) {
+      this.job = { jobId: running.job_id, startedIso: running.started_at, output: '', offset: 0, following: false };
     }
-    if (status.job === null && this.job && !this.job.following) this.job = undefined;
+    if (running === null && this.job && !this.job.following) this.job = undefined;
     this.emit('onChange');
     if (this.job && !this.job.following) void this.follow(this.job.jobId, this.job.offset).catch(() => undefined);
   }
@@ -144,6 +148,8 @@ export class Session {
    */
   private async follow(jobId: string, offset: number): Promise<ScoreLogEntry> {
     if (this.job?.jobId === jobId && this.job.following) throw new SessionError('Already following this job.', 'following');
+    const known = this.entries.find((e) => e.job_id === jobId);
+    if (known) return known; // another follower already brought its entry
     this.job ??= { jobId, startedIso: new Date().toISOString(), output: '', offset, following: true };
     this.job.following = true;
     let from = offset;
@@ -175,8 +181,13 @@ export class Session {
   }
 
   private jobHandlers() {
+    let streamJobId: string | undefined;
     return {
       onJob: (job: { job_id: string; started_at: string; output_offset: number }) => {
+        streamJobId = job.job_id;
+        // A second follower of a job (after a reconnection both may re-attach) can start its stream after
+        // the first one brought the entry: the job is over and must not show as running again.
+        if (this.entries.some((e) => e.job_id === job.job_id)) return;
         if (this.job?.jobId !== job.job_id) {
           this.job = { jobId: job.job_id, startedIso: job.started_at, output: '', offset: job.output_offset, following: true };
         }
@@ -184,7 +195,7 @@ export class Session {
         this.emit('onChange');
       },
       onOutput: (text: string, offset: number) => {
-        if (!this.job) return;
+        if (!this.job || this.job.jobId !== streamJobId) return;
         this.job.offset = offset;
         this.job.output = (this.job.output + text).slice(-JOB_OUTPUT_VIEW_LIMIT);
         this.emit('onJobOutput', this.job.jobId, text);

@@ -38,6 +38,15 @@ export interface SessionClientOptions {
 
 export const DEFAULT_PROTECTED_RUNNER = 'sudo -n /usr/local/bin/rebench-runner';
 
+/**
+ * Runner commands one client runs at the same time; more wait for a free slot (e.g. when "Score now" is
+ * clicked many times and every request follows the running job). OpenSSH's sshd serves at most 10
+ * sessions per connection by default (MaxSessions), SFTP included, and refuses the next channel ("open
+ * failed"). It also frees a finished command's session a little after the client sees it close, so each
+ * slot can briefly count twice there: 4 slots, twice, plus SFTP stay within 10.
+ */
+export const MAX_CONCURRENT_COMMANDS = 4;
+
 /** A runner command failed with one of its documented errors (busy, refused, environment, ...). */
 export class RunnerCommandError extends SessionError {
   constructor(readonly runnerError: RunnerError) {
@@ -78,6 +87,8 @@ export class SessionClient {
   readonly clock = new ClockOffset();
   private runnerPrefix: string | undefined;
   private homeDir: string | undefined;
+  private commandsRunning = 0;
+  private readonly waitingForSlot: Array<() => void> = [];
 
   constructor(private readonly options: SessionClientOptions) {}
 
@@ -294,7 +305,16 @@ export class SessionClient {
   private async exec(args: string[], options: Parameters<Target['exec']>[1] = {}): Promise<ExecResult> {
     if (!this.runnerPrefix) throw new SessionError('The session is not prepared yet: connect first.', 'not-prepared');
     const command = `${this.runnerPrefix} ${args.map(shellQuote).join(' ')} --json`;
-    return this.options.target.exec(command, options);
+    if (this.commandsRunning < MAX_CONCURRENT_COMMANDS) this.commandsRunning++;
+    else await new Promise<void>((resolve) => this.waitingForSlot.push(resolve));
+    try {
+      return await this.options.target.exec(command, options);
+    } finally {
+      // A waiting command takes over this slot; otherwise it is freed.
+      const next = this.waitingForSlot.shift();
+      if (next) next();
+      else this.commandsRunning--;
+    }
   }
 
   private async runnerVersion(): Promise<string | undefined> {
