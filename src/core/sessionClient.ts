@@ -50,7 +50,8 @@ export const MAX_CONCURRENT_COMMANDS = 4;
 /** A runner command failed with one of its documented errors (busy, refused, environment, ...). */
 export class RunnerCommandError extends SessionError {
   constructor(readonly runnerError: RunnerError) {
-    super(runnerError.message, `runner-${runnerError.code}`, false);
+    // The runner always explains itself; an empty message would still leave the participant with nothing.
+    super(runnerError.message.trim() || `The runner answered "${runnerError.code}" without saying why; Show Log has the details.`, `runner-${runnerError.code}`, false);
     this.name = 'RunnerCommandError';
   }
   get job(): JobSummary | undefined {
