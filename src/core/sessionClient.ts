@@ -51,7 +51,11 @@ export const MAX_CONCURRENT_COMMANDS = 4;
 export class RunnerCommandError extends SessionError {
   constructor(readonly runnerError: RunnerError) {
     // The runner always explains itself; an empty message would still leave the participant with nothing.
-    super(runnerError.message.trim() || `The runner answered "${runnerError.code}" without saying why; Show Log has the details.`, `runner-${runnerError.code}`, false);
+    super(
+      runnerError.message.trim() ? runnerError.message : `The runner answered "${runnerError.code}" without saying why; Show Log has the details.`,
+      `runner-${runnerError.code}`,
+      false,
+    );
     this.name = 'RunnerCommandError';
   }
   get job(): JobSummary | undefined {
