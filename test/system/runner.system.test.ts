@@ -564,7 +564,8 @@ describe('runner (real process, temporary home)', function () {
       const scorer = JSON.parse(fs.readFileSync(scorerFile, 'utf8')) as { pgid: number };
       process.kill(pid, 'SIGKILL');
       await waitFor(() => !processAlive(pid), 5000, 'the job process to die');
-      assert.ok(processAlive(scorer.pgid), 'the scorer outlives its job process');
+      // The scorer may already be gone (its next write meets a closed pipe) or still running: either way it
+      // must not outlive the recovery below.
       const attached = await h.run(['attach', job.job_id, '--json'], { timeoutMs: 10_000 });
       assert.equal(attached.code, 0);
       const { entry } = followed(attached.stdout, 'attach after kill');
