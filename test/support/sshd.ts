@@ -9,7 +9,16 @@ import * as path from 'node:path';
 import { fingerprintSha256 } from '../../src/core/ssh/hostKey';
 import { formatKnownHostsLine } from '../../src/core/ssh/knownHosts';
 
-export const TEST_USER = 'rebench-test';
+/** The throw-away login user. REBENCH_TEST_USER picks another, so that two test runs by hand do not share one home. */
+export const TEST_USER = testUserName(process.env.REBENCH_TEST_USER);
+
+function testUserName(name: string | undefined): string {
+  if (name === undefined || name === '') return 'rebench-test';
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) {
+    throw new Error(`REBENCH_TEST_USER "${name}" is not a usable user name: use lower-case letters, digits and '-', starting with a letter.`);
+  }
+  return name;
+}
 const SSHD = '/usr/sbin/sshd';
 
 export interface SshdOptions {

@@ -17,7 +17,7 @@ import { SshTarget } from '../../src/core/ssh/sshTarget';
 import type { ExecResult } from '../../src/core/target';
 import { recordFigure } from '../support/figures';
 import { FIXTURE_ENVIRONMENTS, REPO_ROOT } from '../support/runner';
-import { loginUser, type Sshd, startSshd } from '../support/sshd';
+import { loginUser, type Sshd, startSshd, TEST_USER } from '../support/sshd';
 
 const SCRIPT = path.join(REPO_ROOT, 'environments', 'provision-protected.sh');
 const ENVIRONMENT = path.join(FIXTURE_ENVIRONMENTS, 'protected-demo');
@@ -168,7 +168,7 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
       assert.equal(r.code, 0, r.out);
       console.log(`      provisioned in ${Date.now() - started} ms:\n${r.out.trim().split('\n').map((l) => `        ${l}`).join('\n')}`);
       assert.match(r.out, new RegExp(`created the scoring user ${SCORER}`));
-      assert.match(r.out, /checked as rebench-test: sudo -n \/usr\/local\/bin\/rebench-runner status says mode protected/);
+      assert.match(r.out, new RegExp(`checked as ${TEST_USER}: sudo -n /usr/local/bin/rebench-runner status says mode protected`));
 
       assert.equal(owner(RUNNER), 'root:root');
       assert.equal(mode(RUNNER), '0755');

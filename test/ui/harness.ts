@@ -116,7 +116,11 @@ export async function runCommand(page: Page, title: string, timeoutMs = 15_000):
     await page.keyboard.press('Escape');
     throw new Error(`Command "${title}" is not in the command palette. Entries shown: ${JSON.stringify(shown.slice(0, 10))}`);
   }
-  await row.click();
+  // The list re-ranks while the palette fills in; a click can then wait forever for the row to hold still.
+  // When the exact entry is already the focused one, Enter runs it without depending on the layout.
+  const focused = ((await row.getAttribute('class')) ?? '').split(/\s+/).includes('focused');
+  if (focused) await input.press('Enter');
+  else await row.click({ timeout: timeoutMs });
 }
 
 /**
