@@ -1,0 +1,185 @@
+import * as assert from 'node:assert/strict';
+import {
+  RESULT_COLUMNS,
+  csvField,
+  hostFromRecord,
+  hostRecord,
+  parseCollection,
+  resultRow,
+  sortRows,
+  summarise,
+  toCsv,
+  toResultsJson,
+} from '../../src/organiser/results';
+import { host } from '../support/organiserFixtures';
+
+describe('organiser results table', () => {
+  describe('resultRow', () => {
+    it('takes the best by direction, the last scored run, and the counted one by aggregation', () => {
+      const runs = [
+        { h: 0.5, score: 2 },
+        { h: 2, score: 7 },
+        { h: 3, score: null },
+        { h: 5, score: 4 },
+      ];
+      const best = resultRow(host(0, 'ann', { id: 'env-a' }, runs));
+      assert.equal(best.best_score, 7);
+      assert.equal(best.best_normalised, 0.7);
+      assert.equal(best.best_elapsed_s, 7200);
+      assert.equal(best.best_at, '2025-03-01T11:00:00.000Z');
+      assert.equal(best.last_score, 4);
+      assert.equal(best.last_normalised, 0.4);
+      assert.equal(best.last_elapsed_s, 5 * 3600);
+      assert.equal(best.counted_score, 7);
+      assert.equal(best.scoring_runs, 4);
+      assert.equal(best.runs_with_score, 3);
+
+      const last = resultRow(host(0, 'ann', { id: 'env-a', aggregation: 'last' }, runs));
+      assert.equal(last.counted_score, 4);
+      assert.equal(last.counted_normalised, 0.4);
+      assert.equal(last.best_score, 7);
+    });
+
+    it('normalises lower-is-better scores so that the reference is 1, and never counts a no-score run as 0', () => {
+      const row = resultRow(
+        host(0, 'ann', { id: 'env-l', direction: 'lower', starting: 5.6, reference: 4.5 }, [
+          { h: 1, score: 5.2 },
+          { h: 2, score: null },
+          { h: 3, score: 4.6 },
+          { h: 4, score: 5.0 },
+        ]),
+      );
+      assert.equal(row.best_score, 4.6);
+      // (4.6 - 5.6) / (4.5 - 5.6) = 0.909090...; trimmed to 12 significant digits
+      assert.equal(row.best_normalised, 0.909090909091);
+      assert.equal(row.last_score, 5.0);
+      const none = resultRow(host(0, 'bea', { id: 'env-l', direction: 'lower', starting: 5.6, reference: 4.5 }, [{ h: 1, score: null }]));
+      assert.equal(none.best_score, null);
+      assert.equal(none.best_normalised, null);
+      assert.equal(none.counted_score, null);
+      assert.equal(none.runs_with_score, 0);
+      assert.equal(none.scoring_runs, 1);
+    });
+
+    it('leaves runs started after the deadline out of best, last and counted', () => {
+      const row = resultRow(
+        host(0, 'ann', { id: 'env-a' }, [
+          { h: 1, score: 3 },
+          { h: 8.1, score: 9, counts: false },
+        ]),
+      );
+      assert.equal(row.best_score, 3);
+      assert.equal(row.last_score, 3);
+      assert.equal(row.runs_not_counting, 1);
+      assert.equal(row.scoring_runs, 2);
+    });
+
+    it('ties go to the earlier run, as the runner counts them', () => {
+      const row = resultRow(host(0, 'ann', { id: 'env-a' }, [{ h: 1, score: 5 }, { h: 2, score: 5 }]));
+      assert.equal(row.best_elapsed_s, 3600);
+    });
+
+    it('carries the session times, pauses, integrity and errors', () => {
+      const row = resultRow(host(0, 'ann', { id: 'env-a' }, [{ h: 1, score: 5 }], { integrity: 'broken', detail: 'line 0: hash does not match its contents (edited?)', pausedS: 900 }), 'logs/01-ann.score.log.jsonl');
+      assert.equal(row.session_state, 'ended');
+      assert.equal(row.started_at, '2025-03-01T09:00:00.000Z');
+      assert.equal(row.ended_at, '2025-03-01T17:15:00.000Z');
+      assert.equal(row.paused_s, 900);
+      assert.equal(row.integrity, 'broken');
+      assert.match(row.integrity_detail ?? '', /line 0/);
+      assert.equal(row.log_file, 'logs/01-ann.score.log.jsonl');
+      assert.equal(row.error, null);
+
+      const failed = resultRow(host(1, 'bea', null, [], { error: 'bea@10.0.0.1:23 refused the connection' }));
+      assert.equal(failed.integrity, 'unknown');
+      assert.equal(failed.error, 'bea@10.0.0.1:23 refused the connection');
+      assert.equal(failed.environment, null);
+      assert.equal(failed.best_score, null);
+      assert.equal(failed.scoring_runs, 0);
+    });
+  });
+
+  describe('CSV', () => {
+    it('quotes fields with commas, quotes, line breaks and outer spaces, as RFC 4180 asks', () => {
+      assert.equal(csvField('plain'), 'plain');
+      assert.equal(csvField('a,b'), '"a,b"');
+      assert.equal(csvField('say "hi"'), '"say ""hi"""');
+      assert.equal(csvField('two\nlines'), '"two\nlines"');
+      assert.equal(csvField('cr\rhere'), '"cr\rhere"');
+      assert.equal(csvField(' padded'), '" padded"');
+      assert.equal(csvField(null), '');
+      assert.equal(csvField(undefined), '');
+      assert.equal(csvField(''), '');
+    });
+
+    it('keeps numbers as numbers (negative ones too) and defuses text a spreadsheet would run as a formula', () => {
+      assert.equal(csvField(-1.25), '-1.25');
+      assert.equal(csvField(0), '0');
+      assert.equal(csvField(1e-7), '1e-7');
+      assert.equal(csvField(Number.NaN), '');
+      assert.equal(csvField('=HYPERLINK("http://x")'), `"'=HYPERLINK(""http://x"")"`);
+      assert.equal(csvField('+1'), "'+1");
+      assert.equal(csvField('-rm'), "'-rm");
+      assert.equal(csvField('@SUM(A1)'), "'@SUM(A1)");
+    });
+
+    it('writes a header of every column and one CRLF line per row', () => {
+      const rows = [resultRow(host(0, 'Smith, Ann', { id: 'env-a' }, [{ h: 1, score: 5 }])), resultRow(host(1, 'bea', null, [], { error: 'refused, "closed"' }))];
+      const csv = toCsv(rows);
+      const lines = csv.split('\r\n');
+      assert.equal(lines.length, 4);
+      assert.equal(lines[3], '');
+      assert.equal(lines[0], RESULT_COLUMNS.join(','));
+      assert.ok(lines[1]!.startsWith('"Smith, Ann",agent@10.0.0.1:22,env-a,Environment env-a,1.0.0,higher,best,0,10,5,0.5,5,0.5,3600,'));
+      assert.ok(lines[2]!.includes(',"refused, ""closed""",'));
+      assert.equal(lines[1]!.split(',').length, RESULT_COLUMNS.length + 1); // the quoted comma in the name
+    });
+  });
+
+  describe('sorting and the JSON', () => {
+    const hosts = [
+      host(0, 'ann', { id: 'env-b' }, [{ h: 1, score: 3 }]),
+      host(1, 'bea', null, [], { error: 'refused' }),
+      host(2, 'cat', { id: 'env-b' }, [{ h: 1, score: 8 }]),
+      host(3, 'dan', { id: 'env-a' }, []),
+      host(4, 'eve', { id: 'env-b' }, [{ h: 1, score: 6 }], { integrity: 'broken', detail: 'line 0: edited' }),
+    ];
+    const rows = hosts.map((h) => resultRow(h));
+
+    it('groups rows by environment, best counted score first, and puts hosts not read last', () => {
+      assert.deepEqual(sortRows(rows).map((r) => r.participant), ['dan', 'cat', 'eve', 'ann', 'bea']);
+    });
+
+    it('summarises each environment: participants, mean and best counted normalised score, logs not intact', () => {
+      const summary = summarise(rows);
+      assert.deepEqual(summary.map((s) => s.environment), ['env-a', 'env-b']);
+      const b = summary[1]!;
+      assert.equal(b.participants, 3);
+      assert.equal(b.scored, 3);
+      assert.ok(Math.abs((b.mean_counted_normalised ?? 0) - (0.3 + 0.8 + 0.6) / 3) < 1e-12);
+      assert.equal(b.best_counted_normalised, 0.8);
+      assert.equal(b.logs_not_intact, 1);
+      assert.equal(summary[0]!.scored, 0);
+      assert.equal(summary[0]!.mean_counted_normalised, null);
+      const json = JSON.parse(toResultsJson(sortRows(rows), '2025-03-01T18:00:00.000Z')) as { generated_at: string; rows: unknown[]; environments: unknown[] };
+      assert.equal(json.generated_at, '2025-03-01T18:00:00.000Z');
+      assert.equal(json.rows.length, 5);
+      assert.equal(json.environments.length, 2);
+    });
+
+    it('saves the collection and reads it back to the same rows', () => {
+      const text = JSON.stringify({ format: 'rebench-collection-1', generated_at: 'now', hosts: hosts.map((h) => hostRecord(h, null)) });
+      const parsed = parseCollection(text, 'c.json');
+      assert.ok(parsed.ok);
+      const again = parsed.value.hosts.map(hostFromRecord).map((h) => resultRow(h));
+      assert.deepEqual(again, rows);
+    });
+
+    it('refuses a file that is not a collection, saying what is wrong', () => {
+      const notJson = parseCollection('{', 'c.json');
+      assert.ok(!notJson.ok && /c\.json is not JSON/.test(notJson.error));
+      const wrong = parseCollection(JSON.stringify({ format: 'other', hosts: [] }), 'c.json');
+      assert.ok(!wrong.ok && /not a collection written by "collect": format/.test(wrong.error));
+    });
+  });
+});
