@@ -244,6 +244,8 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
 
   // One line per participant: a step line that holds each score until the next change.
   const lines: string[] = [];
+  // Just above a line, or under it where the line runs along the top of the plot.
+  const labelY = (y: number) => (y - 5 >= plot.y + 10 ? y - 5 : y + 14);
   for (const s of panel.series) {
     if (s.points.length === 0) continue;
     const d: string[] = [];
@@ -259,7 +261,7 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
     const warning = s.intact
       ? []
       : [
-          text(Math.min(endX, plot.x + plot.w) - 2, toY(s.points[s.points.length - 1]!.normalised) - 5, '⚠ log not intact', {
+          text(Math.min(endX, plot.x + plot.w) - 2, labelY(toY(s.points[s.points.length - 1]!.normalised)), '⚠ log not intact', {
             'font-size': 10,
             'font-weight': 'bold',
             fill: '#B00020',
