@@ -17,6 +17,26 @@ const problemReporter = {
   },
 };
 
+/** Resolves the SSH target to the lazily loaded dist/ssh.js bundle (built from src/lazy/ssh.ts). */
+const sharedSshBundle = {
+  name: 'shared-ssh-bundle',
+  setup(build) {
+    build.onResolve({ filter: /\/core\/ssh\/sshTarget$/ }, () => ({ path: './ssh.js', external: true }));
+  },
+};
+
+/** Marks a built script executable, for the npm bin. */
+function executable(file) {
+  return {
+    name: 'executable',
+    setup(build) {
+      build.onEnd((result) => {
+        if (result.errors.length === 0) require('node:fs').chmodSync(file, 0o755);
+      });
+    },
+  };
+}
+
 const shared = {
   bundle: true,
   minify: production,
@@ -37,7 +57,20 @@ async function main() {
       target: 'node18',
       // ssh2 loads its optional native parts inside try/catch and falls back to pure JS.
       // ./ssh.js and ./markdown.js are the lazily required bundles built here too (src/ui/lazyModules.ts).
-      external: ['vscode', 'cpu-features', '*.node', './ssh.js', './markdown.js'],
+      external: ['vscode', 'cpu-features', '*.node', './ssh.js', './markdown.js', './organiser.js'],
+    }),
+    // The organiser's command-line tool, also loaded on first use by the organiser commands. It shares
+    // ssh2 with the extension through dist/ssh.js instead of carrying a second copy.
+    esbuild.context({
+      ...shared,
+      entryPoints: { organiser: 'src/organiser/cli.ts' },
+      outdir: 'dist',
+      format: 'cjs',
+      platform: 'node',
+      target: 'node18',
+      banner: { js: '#!/usr/bin/env node' },
+      external: ['vscode', 'cpu-features', '*.node'],
+      plugins: [problemReporter, sharedSshBundle, executable('dist/organiser.js')],
     }),
     esbuild.context({
       ...shared,
