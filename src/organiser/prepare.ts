@@ -599,14 +599,13 @@ function connectError(e: unknown, refusal: string | undefined, o: PrepareOptions
     return new PrepareError('host-key', refusal ?? e.message);
   }
   if (e.code === 'auth-failed') {
-    const refused = /It refused ([^.]*)\./.exec(e.message)?.[1];
+    const refused = /It refused (.*?)\.(?= Also:| Check that|$)/.exec(e.message)?.[1];
     const hop = /^(\S+@\S+:\d+) did not accept/.exec(e.message)?.[1] ?? label;
     const offered = refused ? `It refused ${refused}.` : 'No key or password was offered.';
-    const how = [
-      o.admin.identityFiles?.length ? null : 'pass the administrator\'s key with -i FILE',
-      o.admin.password === undefined ? 'or a password with --password-env NAME (sshd must allow keyboard-interactive logins)' : 'check the password',
-    ].filter(Boolean).join(', ');
-    return new PrepareError('login', `${hop} did not accept the administrator login. ${offered} Check --admin${how ? `, ${how}` : ''}, and that the key is in ~${o.admin.user}/.ssh/authorized_keys on the VM.`);
+    const check = o.admin.password !== undefined
+      ? `Check the user (--admin) and the password (--password-env)${o.admin.identityFiles?.length ? ', or the key (-i FILE)' : ''}.`
+      : `Check the user (--admin) and the key (-i FILE), and that its public key is in ~${o.admin.user}/.ssh/authorized_keys on the VM; a password can be given with --password-env NAME (the VM's sshd must allow keyboard-interactive logins).`;
+    return new PrepareError('login', `${hop} did not accept the administrator login. ${offered} ${check}`);
   }
   return new PrepareError('connection', `${e.message} Nothing was changed.`);
 }
