@@ -6,12 +6,12 @@ import { formatScore } from '../core/scores';
 import { RUNNER_VERSION } from '../core/runnerProtocol';
 import type { CollectProgress } from './collect';
 import { HOSTS_FILE_HELP, loadHostSpecs } from './hosts';
-import { OUTPUT_FILES, runCollection, writeOutputs, type CollectionSummary } from './output';
+import { OUTPUT_FILES, redrawCollection, runCollection, type CollectionSummary } from './output';
 import { PREPARE_USAGE, prepareCommand } from './prepareCommand';
-import { hostFromRecord, parseCollection } from './results';
 
+// What the extension's organiser commands use from this bundle (src/ui/organiserCommands.ts).
 export { loadHostSpecs } from './hosts';
-export { runCollection } from './output';
+export { OUTPUT_FILES, redrawCollection, runCollection } from './output';
 export type { CollectionSummary } from './output';
 export type { CollectProgress } from './collect';
 
@@ -281,21 +281,16 @@ async function reportCommand(args: readonly string[], io: CliIo): Promise<number
   }
   if (parsed.positional.length !== 1) throw new UsageError(`report needs exactly one ${OUTPUT_FILES.collection}.`);
   const file = path.resolve(parsed.positional[0]!);
-  let text: string;
+  const out = parsed.values.get('out')?.at(-1);
+  let redrawn: ReturnType<typeof redrawCollection>;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    redrawn = redrawCollection(file, out === undefined ? undefined : path.resolve(out));
   } catch (e) {
-    throw new UsageError(`Cannot read ${file}: ${(e as Error).message}`);
-  }
-  const collection = parseCollection(text, file);
-  if (!collection.ok) {
-    io.err(collection.error);
+    io.err((e as Error).message);
     return EXIT.usage;
   }
-  const dir = path.resolve(parsed.values.get('out')?.at(-1) ?? path.dirname(file));
-  const hosts = collection.value.hosts.map(hostFromRecord);
-  const { files } = writeOutputs(dir, hosts, collection.value.generated_at);
-  io.out(`Wrote ${files.csv}, ${files.json} and ${files.plot} from ${hosts.length} host${hosts.length === 1 ? '' : 's'} collected ${collection.value.generated_at}.`);
+  const { files, hosts, generatedAt } = redrawn;
+  io.out(`Wrote ${files.csv}, ${files.json} and ${files.plot} from ${hosts} host${hosts === 1 ? '' : 's'} collected ${generatedAt}.`);
   return EXIT.ok;
 }
 

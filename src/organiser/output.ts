@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { collect, type CollectOptions, type HostResult } from './collect';
 import type { HostSpec } from './hosts';
 import { plotModel, renderPlot } from './plot';
-import { hostRecord, resultRow, sortRows, toCsv, toResultsJson, type Collection, type ResultRow } from './results';
+import { hostFromRecord, hostRecord, parseCollection, resultRow, sortRows, toCsv, toResultsJson, type Collection, type ResultRow } from './results';
 
 export const OUTPUT_FILES = {
   csv: 'results.csv',
@@ -113,4 +113,22 @@ export async function runCollection(specs: readonly HostSpec[], dir: string, opt
     results,
     files,
   };
+}
+
+/**
+ * Writes the table and the plot again from a collection.json that runCollection saved, into `dir`
+ * (default: the collection's folder). Nothing is fetched; archived logs stay where they are.
+ */
+export function redrawCollection(file: string, dir = path.dirname(file)): { files: WrittenOutputs; rows: ResultRow[]; hosts: number; generatedAt: string } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+  const parsed = parseCollection(text, file);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const hosts = parsed.value.hosts.map(hostFromRecord);
+  const { files, rows } = writeOutputs(dir, hosts, parsed.value.generated_at);
+  return { files, rows, hosts: hosts.length, generatedAt: parsed.value.generated_at };
 }
