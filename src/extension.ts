@@ -4,6 +4,7 @@ import { registerCommands } from './ui/commands';
 import { Views } from './ui/constants';
 import { ExtensionLog } from './ui/extensionLog';
 import { HistoryPanel } from './ui/historyPanel';
+import { registerOrganiserCommands } from './ui/organiserCommands';
 import { SessionController } from './ui/sessionController';
 import { SessionViewProvider } from './ui/sessionViewProvider';
 import { EnvironmentCatalog } from './ui/targets';
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   );
 
   registerCommands(context, controller, log, view, environments);
+  registerOrganiserCommands(context, log);
   void controller.restore();
   return { controller };
 }

@@ -1,0 +1,32 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ORGANISER_CATEGORY, OrganiserCommands } from '../../src/ui/organiserConstants';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8'));
+
+describe('package.json: organiser contributions', () => {
+  it('declares every organiser command in the organiser category, with a title', () => {
+    const declared = new Map<string, { title: string; category: string }>(pkg.contributes.commands.map((c: { command: string; title: string; category: string }) => [c.command, c]));
+    for (const id of Object.values(OrganiserCommands)) {
+      const c = declared.get(id);
+      assert.ok(c, `${id} is declared`);
+      assert.equal(c.category, ORGANISER_CATEGORY, id);
+      assert.ok(c.title.length > 5, id);
+    }
+    const organiserIds = [...declared.keys()].filter((id) => id.startsWith('rebench.organiser.')).sort();
+    assert.deepEqual(organiserIds, Object.values(OrganiserCommands).sort());
+  });
+
+  it('offers the command-line tool as an npm bin, built with a node shebang', () => {
+    assert.deepEqual(pkg.bin, { 'rebench-organiser': 'dist/organiser.js' });
+    const build = fs.readFileSync(path.join(__dirname, '../../esbuild.js'), 'utf8');
+    assert.match(build, /organiser: 'src\/organiser\/cli\.ts'/);
+    assert.match(build, /banner: \{ js: '#!\/usr\/bin\/env node' \}/);
+  });
+
+  it('ships the organiser bundle in the VSIX', () => {
+    const ignore = fs.readFileSync(path.join(__dirname, '../../.vscodeignore'), 'utf8').split('\n');
+    assert.ok(ignore.includes('!dist/organiser.js'));
+  });
+});
