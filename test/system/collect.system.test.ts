@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { streamEventSchema } from '../../src/core/runnerProtocol';
+import { main } from '../../src/organiser/cli';
 import { collect, type CollectProgress, type HostResult } from '../../src/organiser/collect';
 import { loadHostSpecs, type HostSpec } from '../../src/organiser/hosts';
 import { runCollection, type CollectionSummary } from '../../src/organiser/output';
@@ -442,6 +443,21 @@ describe('Collecting score logs from several VMs over SSH', function () {
     assert.equal(again!.integrity, 'intact');
   });
 
+  it('stops when cancelled: the host under way and those still waiting fail as cancelled', async () => {
+    const [alice] = specs;
+    const hung: HostSpec = { ...alice!, participant: 'gina', port: silent!.port, source: 'test' };
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 500);
+    const started = Date.now();
+    const got = await collect([hung, alice!], { agent: false, concurrency: 1, signal: abort.signal });
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(got.map((r) => [r.spec.participant, r.ok, r.errorCode]), [
+      ['gina', false, 'cancelled'],
+      ['alice', false, 'cancelled'],
+    ]);
+    assert.match(got[0]!.error ?? '', /cancelled before .* was read/);
+  });
+
   it('writes the table, the plot, the logs and the collection; the plot shows each environment and flags the edited log', async function () {
     const out = path.join(scratch, 'api-out');
     const summary: CollectionSummary = await runCollection(specs, out, { knownHostsFiles: [knownHosts], agent: false, concurrency: 6 });
@@ -538,6 +554,30 @@ describe('Collecting score logs from several VMs over SSH', function () {
     // A host that cannot be read, and nothing broken: exit 3.
     const some = await runCli(['collect', '-o', path.join(scratch, 'cli-some'), '--no-agent', '-q', path.join(profilesDir, 'alice.json'), path.join(profilesDir, 'frank.json')]);
     assert.equal(some.code, 3, some.stdout + some.stderr);
+  });
+
+  it('draws one progress bar on a terminal, redrawn in place, with failures on lines of their own', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    let screen = '';
+    const code = await main(['collect', '-o', path.join(scratch, 'tty-out'), '--no-agent', '--known-hosts', knownHosts, profilesDir, hostsFile], {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      tty: { write: (t) => (screen += t), columns: 100 },
+    });
+    assert.equal(code, 4);
+    assert.deepEqual(err, ['Collecting from 6 hosts…']);
+    const frames = screen.split('\r\x1b[2K').filter(Boolean);
+    assert.ok(frames.length >= 6, `${frames.length} frames`);
+    for (const f of frames.filter((f) => f.startsWith('['))) {
+      assert.match(f, /^\[[#.]{24}\] \d\/6 hosts/);
+      assert.ok(f.length < 100, f);
+      assert.doesNotMatch(f, /\n/);
+    }
+    assert.ok(frames.some((f) => /^\[#{24}\] 6\/6 hosts, 2 failed/.test(f)), frames.join('\n'));
+    assert.ok(frames.some((f) => /^eve: FAILED: .*\n$/.test(f)));
+    assert.ok(screen.endsWith('\r\x1b[2K'), 'the bar is cleared at the end');
+    assert.match(out.join('\n'), /^Read 4 of 6 hosts/m);
   });
 
   it('the command-line tool explains its usage and refuses bad input before connecting anywhere', async () => {
