@@ -8,7 +8,7 @@ import { parsePinnedFingerprint } from '../core/ssh/hostKey';
 import { type PrepareOptions, type PrepareResult, prepareVm } from './prepare';
 import { DEFAULT_SCORING_USER, fmt, PrepareError, VM_USER_NAME } from './prepareCore';
 
-export const PREPARE_USAGE = `usage: prepare --host HOST --admin USER --participant USER --environment DIR [options]
+export const PREPARE_USAGE = `usage: rebench-organiser prepare --host HOST --admin USER --participant USER --environment DIR [options]
 
 Prepares one VM for a protected RE-Bench session over SSH, and writes the participant's session profile.
 Running it again changes nothing that is already in place; a run cut short is finished by running it again.
@@ -83,11 +83,12 @@ function hostPort(text: string, what: string): { host: string; port?: number } |
 
 /** Parses the arguments of `prepare`; `env` supplies the variables named by --password-env and --key-passphrase-env. */
 export function parsePrepareArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env, home = os.homedir()): PrepareArgsResult {
+  // Help wins wherever it is, even after a mistake: it is what the mistaken ask for.
+  if (args.includes('--help') || args.includes('-h')) return { kind: 'help' };
   const values = new Map<string, string[]>();
   const flags = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    if (arg === '-h' || arg === '--help') return { kind: 'help' };
     let name = arg;
     let value: string | undefined;
     const eq = arg.indexOf('=');
@@ -261,7 +262,7 @@ export async function prepareCommand(args: string[], io: { out: (line: string) =
   }
   if (parsed.kind === 'error') {
     io.err(`prepare: error: ${parsed.message}`);
-    io.err('Run "prepare --help" for the options.');
+    io.err('Run "rebench-organiser prepare --help" for the options.');
     return 2;
   }
   const { options, json } = parsed.value;
