@@ -12,6 +12,7 @@ import { PREPARE_USAGE, prepareCommand } from './prepareCommand';
 // What the extension's organiser commands use from this bundle (src/ui/organiserCommands.ts).
 export { loadHostSpecs } from './hosts';
 export { OUTPUT_FILES, redrawCollection, runCollection } from './output';
+export { prepareVm } from './prepare';
 export type { CollectionSummary } from './output';
 export type { CollectProgress } from './collect';
 

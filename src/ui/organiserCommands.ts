@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { errorMessage } from '../core/errors';
 import type { ExtensionLog } from './extensionLog';
 import { OrganiserCommands } from './organiserConstants';
+import { prepareVmCommand, type PrepareVmArgs } from './organiserPrepare';
 
 type OrganiserBundle = typeof import('../organiser/cli');
 
@@ -143,4 +144,7 @@ export function registerOrganiserCommands(context: vscode.ExtensionContext, log:
     await openPlot(result.files.plot);
     return result;
   });
+
+  // Scripts and tests may pass the answers (PrepareVmArgs) to skip the questions.
+  register(OrganiserCommands.prepare, (given?: PrepareVmArgs) => prepareVmCommand(given, loadOrganiser, context.extensionPath, log));
 }

@@ -6,4 +6,5 @@ export const ORGANISER_CATEGORY = 'RE-Bench Organiser';
 export const OrganiserCommands = {
   collect: 'rebench.organiser.collect',
   report: 'rebench.organiser.report',
+  prepare: 'rebench.organiser.prepare',
 } as const;
