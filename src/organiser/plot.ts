@@ -15,6 +15,8 @@ export const DASHES = ['', '7 3', '2 3', '9 3 2 3'];
 const Y_LIMIT: [number, number] = [-1.5, 2.5];
 
 const FONT = 'Helvetica, Arial, sans-serif';
+/** A white outline behind labels that sit on the plot, so lines crossing them do not strike them through. */
+const HALO = { stroke: '#fff', 'stroke-width': 3, 'paint-order': 'stroke', 'stroke-linejoin': 'round' };
 const PANEL_PLOT_W = 380;
 const PANEL_PLOT_H = 230;
 const LEGEND_W = 210;
@@ -69,17 +71,12 @@ export function progressSteps(entries: readonly ScoreLogEntry[], direction: Dire
   return entries.filter((e) => e.counts && hasScore(e)).map((e) => ({ elapsedS: e.elapsed_s, score: e.score as number }));
 }
 
+/** The n-th line's style within a panel: every colour solid first, then each again with a dash pattern. */
+export function seriesStyle(n: number): { colour: string; dash: string } {
+  return { colour: PALETTE[n % PALETTE.length]!, dash: DASHES[Math.floor(n / PALETTE.length) % DASHES.length]! };
+}
+
 export function plotModel(hosts: readonly HostResult[], generatedAt: string): PlotModel {
-  const styles = new Map<string, { colour: string; dash: string }>();
-  const styleOf = (participant: string) => {
-    let style = styles.get(participant);
-    if (!style) {
-      const n = styles.size;
-      style = { colour: PALETTE[n % PALETTE.length]!, dash: DASHES[Math.floor(n / PALETTE.length) % DASHES.length]! };
-      styles.set(participant, style);
-    }
-    return style;
-  };
   const panels = new Map<string, Panel>();
   const missing: string[] = [];
   for (const h of hosts) {
@@ -119,7 +116,8 @@ export function plotModel(hosts: readonly HostResult[], generatedAt: string): Pl
       running: h.status.state !== 'ended',
       // The last step is the best so far, or the last score: the one that counts either way.
       countedNormalised: last ? last.normalised : null,
-      ...styleOf(h.spec.participant),
+      // Styles are counted per panel (each has its own legend), so a panel's first lines are always solid.
+      ...seriesStyle(panel.series.length),
     });
   }
   return { panels: [...panels.values()].sort((a, b) => a.environment.localeCompare(b.environment)), missing, generatedAt };
@@ -226,7 +224,10 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
   ] as const) {
     const y = toY(value);
     parts.push(el('line', { x1: plot.x, y1: y, x2: plot.x + plot.w, y2: y, stroke: '#777', 'stroke-width': 1, 'stroke-dasharray': '4 3', class: `level ${label}` }));
-    parts.push(text(plot.x + plot.w - 4, y - 4, label, { 'font-size': 10, fill: '#555', 'text-anchor': 'end' }));
+    // Early runs sit near the starting score and late ones near the reference: label each where its line
+    // is least crowded (starting at the right end, reference at the left).
+    const atRight = label === 'starting';
+    parts.push(text(atRight ? plot.x + plot.w - 4 : plot.x + 4, y - 4, label, { 'font-size': 10, fill: '#555', 'text-anchor': atRight ? 'end' : 'start', ...HALO }));
   }
   if (panel.timeLimitS < xMax) {
     const x = toX(panel.timeLimitS);
@@ -244,6 +245,7 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
 
   // One line per participant: a step line that holds each score until the next change.
   const lines: string[] = [];
+  const lineLabels: string[] = [];
   // Just above a line, or under it where the line runs along the top of the plot.
   const labelY = (y: number) => (y - 5 >= plot.y + 10 ? y - 5 : y + 14);
   for (const s of panel.series) {
@@ -258,23 +260,31 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
     const endX = toX(s.endS);
     d.push(`H${round(endX)}`);
     // A log that failed verification stays visible but paler, and says so at its end.
-    const warning = s.intact
-      ? []
-      : [
-          text(Math.min(endX, plot.x + plot.w) - 2, labelY(toY(s.points[s.points.length - 1]!.normalised)), '⚠ log not intact', {
-            'font-size': 10,
-            'font-weight': 'bold',
-            fill: '#B00020',
-            'text-anchor': 'end',
-          }),
-        ];
-    const markers = s.points.map((p) =>
-      el(
-        'circle',
-        { cx: toX(p.elapsedS), cy: toY(p.normalised), r: 3, fill: s.intact ? s.colour : '#fff', stroke: s.colour, 'stroke-width': 1.5 },
-        el('title', {}, escapeXml(`${s.participant}: ${formatScore(p.score)} (normalised ${formatScore(p.normalised)}) at ${hoursLabel(p.elapsedS, 60)} h`)),
-      ),
-    );
+    if (!s.intact) {
+      lineLabels.push(
+        text(Math.min(endX, plot.x + plot.w) - 2, labelY(toY(s.points[s.points.length - 1]!.normalised)), '⚠ log not intact', {
+          'font-size': 10,
+          'font-weight': 'bold',
+          fill: '#B00020',
+          'text-anchor': 'end',
+          ...HALO,
+          class: 'line-warning',
+          'data-participant': s.participant,
+        }),
+      );
+    }
+    const markers = s.points.map((p) => {
+      const x = toX(p.elapsedS);
+      const y = toY(p.normalised);
+      const title = el('title', {}, escapeXml(`${s.participant}: ${formatScore(p.score)} (normalised ${formatScore(p.normalised)}) at ${hoursLabel(p.elapsedS, 60)} h`));
+      const style = { fill: s.intact ? s.colour : '#fff', stroke: s.colour, 'stroke-width': 1.5 };
+      // A score beyond the drawn range sits on its edge as a triangle pointing the way it went.
+      if (p.normalised < yTicks.min || p.normalised > yTicks.max) {
+        const dy = p.normalised < yTicks.min ? 5 : -5;
+        return el('path', { d: `M${round(x - 4.5)},${round(y - dy)}L${round(x + 4.5)},${round(y - dy)}L${round(x)},${round(y + dy)}Z`, class: 'off-scale', ...style }, title);
+      }
+      return el('circle', { cx: x, cy: y, r: 3, ...style }, title);
+    });
     lines.push(
       el(
         'g',
@@ -289,11 +299,12 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
           'stroke-opacity': s.intact ? undefined : 0.5,
         }),
         ...markers,
-        ...warning,
       ),
     );
   }
   parts.push(el('g', { class: 'lines' }, ...lines));
+  // Drawn after every line, so no line crosses them.
+  parts.push(el('g', { class: 'line-labels' }, ...lineLabels));
 
   // Legend: each participant with their counted normalised score; a log that fails verification is named.
   const lx = plot.x + plot.w + 18;

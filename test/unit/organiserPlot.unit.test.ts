@@ -56,7 +56,7 @@ describe('organiser plot', () => {
   });
 
   describe('plotModel', () => {
-    it('makes one panel per environment and keeps a participant in one style across panels', () => {
+    it('makes one panel per environment, each with its own line styles', () => {
       const model = plotModel(
         [
           host(0, 'ann', { id: 'env-b' }, [{ h: 1, score: 3 }]),
@@ -70,10 +70,10 @@ describe('organiser plot', () => {
         ['env-a', ['bea', 'ann']],
         ['env-b', ['ann']],
       ]);
-      const annA = model.panels[0]!.series[1]!;
-      const annB = model.panels[1]!.series[0]!;
-      assert.equal(annA.colour, annB.colour);
-      assert.notEqual(model.panels[0]!.series[0]!.colour, annA.colour);
+      // Every panel starts with the first colour: its legend is its own.
+      assert.equal(model.panels[0]!.series[0]!.colour, PALETTE[0]);
+      assert.equal(model.panels[0]!.series[1]!.colour, PALETTE[1]);
+      assert.equal(model.panels[1]!.series[0]!.colour, PALETTE[0]);
       assert.deepEqual(model.missing, ['cat (agent@10.0.0.1:25): refused']);
     });
 
@@ -154,7 +154,9 @@ describe('organiser plot', () => {
       const bea = a.slice(a.indexOf('<g class="legend-item" data-participant="bea"'));
       assert.match(bea, /^<g class="legend-item" data-participant="bea" data-integrity="broken">/);
       assert.match(bea.slice(0, 800), /⚠ score log NOT intact/);
-      assert.match(a, /<g class="series" data-participant="bea" data-integrity="broken">.*⚠ log not intact/);
+      assert.match(a, /<g class="series" data-participant="bea" data-integrity="broken">/);
+      assert.match(a, /<text [^>]*class="line-warning" data-participant="bea">⚠ log not intact<\/text>/);
+      assert.doesNotMatch(a, /class="line-warning" data-participant="ann"/);
       assert.match(a, /<g class="legend-item" data-participant="ann" data-integrity="intact">/);
       assert.doesNotMatch(a.slice(a.indexOf('data-participant="ann" data-integrity="intact">')).slice(0, 600), /NOT intact/);
     });
@@ -171,6 +173,8 @@ describe('organiser plot', () => {
       assert.match(panel(svg, 'env-a'), /class="y-tick">1\.2</); // bea's 12 of 10
       const wild = renderPlot(plotModel([host(0, 'ann', { id: 'env-a' }, [{ h: 1, score: -110 }, { h: 2, score: 5 }], { })], 'now'));
       assert.match(wild, /Normalised scores beyond -1\.5 … 2\.5 are drawn at the edge of the range\./);
+      assert.equal(elements(wild, 'path').filter((p) => p.class === 'off-scale').length, 1);
+      assert.equal(elements(svg, 'path').filter((p) => p.class === 'off-scale').length, 0);
       const ticks = [...wild.matchAll(/class="y-tick">([^<]*)</g)].map((m) => Number(m[1]));
       assert.ok(Math.min(...ticks) >= -1.5 && Math.max(...ticks) <= 1.5, String(ticks));
     });
