@@ -202,7 +202,8 @@ async function collectHost(index: number, spec: HostSpec, options: CollectOption
     target?.dispose();
     result.durationMs = Date.now() - started;
   }
-  return result;
+  // A copy: after a time-out the abandoned read may still settle and must not change what was reported.
+  return { ...result, warnings: [...result.warnings], log: [...result.log] };
 }
 
 async function readHost(
