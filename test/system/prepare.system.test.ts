@@ -8,7 +8,7 @@
 // and removes everything afterwards.
 
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,40 +20,19 @@ import { type PrepareOptions, type PrepareProgress, type PrepareResult, PrepareE
 import { prepareCommand } from '../../src/organiser/prepareCommand';
 import { recordFigure } from '../support/figures';
 import { FIXTURE_ENVIRONMENTS, REPO_ROOT } from '../support/runner';
+import { claimMachine, INSTALLED_RUNNER, MEASUREMENT_DIR, type PrepareMachine, PROTECTED_HOME, PROTECTED_SUDOERS, userExists } from '../support/prepareMachine';
 import { loginUser, type Sshd, startSshd, TEST_USER, writeKnownHosts } from '../support/sshd';
 
-const HOME = '/etc/rebench';
-const RUNNER = '/usr/local/bin/rebench-runner';
-const SUDOERS = '/etc/sudoers.d/rebench';
-const SCRATCH = '/var/lib/rebench-prepare';
+const HOME = PROTECTED_HOME;
+const RUNNER = INSTALLED_RUNNER;
+const SUDOERS = PROTECTED_SUDOERS;
+const SCRATCH = MEASUREMENT_DIR;
 const ENV_ID = 'protected-demo';
 const ENVIRONMENT = path.join(FIXTURE_ENVIRONMENTS, ENV_ID);
-/** Users of this test, named after the login user so that two people's runs do not meet. */
-const ADMIN = `${TEST_USER}-admin`;
-const NO_SUDO = `${TEST_USER}-nosudo`;
-const CREATED = `${TEST_USER}-part`;
-const SCORER = `${TEST_USER}-score`;
-const ADMIN_SUDOERS = `/etc/sudoers.d/${ADMIN}`;
 const ADMIN_PASSWORD = 'prepare-test-Pw-41';
-const MARKER = path.join(HOME, '.prepare-system-test');
-const MARKER_TEXT = `made by test/system/prepare.system.test.ts for ${TEST_USER}; removed by it\n`;
-
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], input });
-}
-function userExists(name: string): boolean {
-  return spawnSync('id', ['-u', name], { stdio: 'ignore' }).status === 0;
-}
-function ours(): boolean {
-  return fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8') === MARKER_TEXT;
-}
-function foreignSetUp(): string | undefined {
-  if (ours()) return undefined;
-  for (const p of [HOME, RUNNER, SUDOERS, SCRATCH]) if (fs.existsSync(p)) return `${p} exists and was not made by this test`;
-  if (userExists(SCORER)) return `the user ${SCORER} exists and was not made by this test`;
-  return undefined;
 }
 function mode(p: string): string {
   return (fs.statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
@@ -63,46 +42,24 @@ function owner(p: string): string {
   const name = (id: number, db: 'passwd' | 'group') => sh('getent', [db, String(id)]).split(':')[0];
   return `${name(st.uid, 'passwd')}:${name(st.gid, 'group')}`;
 }
-/** userdel refuses while the user runs a process: a scorer still running ends within its delay, so wait for it. */
-function removeUser(name: string): void {
-  const until = Date.now() + 20_000;
-  while (userExists(name)) {
-    const r = spawnSync('userdel', ['-r', name], { encoding: 'utf8' });
-    if (r.status === 0 || (r.status === 12 && !userExists(name))) break; // 12: the home could not be removed (/nonexistent)
-    if (!/currently used by process/.test(r.stderr) || Date.now() > until) throw new Error(`userdel -r ${name} failed: ${r.stderr.trim()}`);
-    spawnSync('sleep', ['0.5']);
-  }
-  if (spawnSync('getent', ['group', name], { stdio: 'ignore' }).status === 0) execFileSync('groupdel', [name], { stdio: 'pipe' });
-}
-/** A sudoers.d rule put in place the way sudo stays safe: checked by visudo first, then renamed (no dot: sudo reads it). */
-function writeSudoRule(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-  fs.writeFileSync(tmp, text, { mode: 0o440 });
-  try {
-    execFileSync('visudo', ['-cf', tmp], { stdio: 'pipe' });
-    fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
 
 describe('Prepare a VM over SSH: provisioning, the starting score and the profile, run twice and cut short', function () {
   this.timeout(180_000);
   let participant = '';
   let participantHome = '';
+  let machine: PrepareMachine;
+  let ADMIN = '';
+  let NO_SUDO = '';
+  let CREATED = '';
+  let SCORER = '';
   let sshd: Sshd;
   let work = '';
   let profilePath = '';
   const stageOf = (user: string) => path.join(user === 'root' ? '/root' : `/home/${user}`, '.rebench-prepare');
-
-  /** Removes what prepare installs (never the users of this test); only while the marker says it is ours. */
-  function wipeInstallation(): void {
-    if (!ours()) throw new Error('refusing to wipe a protected set-up this test did not make');
-    for (const name of fs.readdirSync(HOME)) if (path.join(HOME, name) !== MARKER) fs.rmSync(path.join(HOME, name), { recursive: true, force: true });
-    for (const p of [RUNNER, SUDOERS, SCRATCH, path.join(participantHome, 'solution'), stageOf(ADMIN), stageOf('root')]) fs.rmSync(p, { recursive: true, force: true });
-    if (userExists(SCORER)) removeUser(SCORER);
+  const wipeInstallation = () => {
+    machine.wipe(participantHome);
     fs.rmSync(profilePath, { force: true });
-  }
+  };
 
   function options(extra: Partial<PrepareOptions> = {}, admin: Partial<PrepareOptions['admin']> = {}): PrepareOptions {
     return {
@@ -165,63 +122,24 @@ describe('Prepare a VM over SSH: provisioning, the starting score and the profil
   }
 
   before(async function () {
-    if (!isRoot) {
-      console.log('      skipped: it creates users and a sudo rule and must run as root');
-      this.skip();
-    }
-    for (const tool of ['sudo', 'visudo', 'runuser', 'useradd', 'userdel', 'chpasswd']) {
-      if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) {
-        console.log(`      skipped: ${tool} is not installed`);
-        this.skip();
-      }
-    }
-    // Another test's protected set-up (protected.system.test.ts) shares these paths: wait for it to go.
-    const until = Date.now() + 150_000;
-    let why = foreignSetUp();
-    while (why && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 2000));
-      why = foreignSetUp();
-    }
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
     ({ user: participant, home: participantHome } = loginUser());
+    const claimed = await claimMachine(TEST_USER, 'test/system/prepare.system.test.ts');
+    if (typeof claimed === 'string') {
+      console.log(`      skipped: ${claimed}`);
+      this.skip();
+    }
+    machine = claimed as PrepareMachine;
+    ({ admin: ADMIN, noSudo: NO_SUDO, created: CREATED, scorer: SCORER } = machine);
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-prepare-test-'));
     profilePath = path.join(work, 'participant.json');
-    fs.mkdirSync(HOME, { recursive: true, mode: 0o755 });
-    fs.writeFileSync(MARKER, MARKER_TEXT);
     wipeInstallation(); // what an earlier, interrupted run left
-    for (const u of [ADMIN, NO_SUDO]) {
-      if (!userExists(u)) execFileSync('useradd', ['-m', '-s', '/bin/bash', u], { stdio: 'pipe' });
-      execFileSync('usermod', ['-p', '*', u], { stdio: 'pipe' }); // sshd without PAM refuses locked ("!") accounts
-    }
-    removeUser(CREATED);
-    writeSudoRule(ADMIN_SUDOERS, `# made by test/system/prepare.system.test.ts\n${ADMIN} ALL=(ALL) NOPASSWD: ALL\n`);
     sshd = await startSshd();
   });
 
   after(async () => {
-    // Every step runs even when one fails; the failures are reported together.
-    const problems: string[] = [];
-    const step = async (fn: () => unknown) => {
-      try {
-        await fn();
-      } catch (e) {
-        problems.push(e instanceof Error ? e.message : String(e));
-      }
-    };
-    await step(() => sshd?.stop());
-    if (ours()) {
-      await step(() => wipeInstallation());
-      await step(() => fs.rmSync(HOME, { recursive: true, force: true }));
-    }
-    await step(() => fs.rmSync(ADMIN_SUDOERS, { force: true }));
-    if (isRoot && participant) {
-      for (const u of [ADMIN, NO_SUDO, CREATED]) await step(() => removeUser(u));
-      await step(() => execFileSync('visudo', ['-c'], { stdio: 'pipe' })); // sudo is as healthy as before
-    }
-    if (work) await step(() => fs.rmSync(work, { recursive: true, force: true }));
+    await sshd?.stop();
+    const problems = machine ? machine.release(participantHome) : [];
+    if (work) fs.rmSync(work, { recursive: true, force: true });
     assert.deepEqual(problems, [], 'clean-up');
   });
 
