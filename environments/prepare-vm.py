@@ -304,14 +304,20 @@ def as_scorer(scorer, args):
     return ["runuser", "-u", scorer, "--", RUNNER, "--home", SCRATCH] + args + ["--json"]
 
 
-def scorer_json(scorer, args, what):
+def scorer_json(scorer, args, what, fatal=True):
+    """Runs a runner command as the scoring user; its reply, or (fatal=False) None when it failed."""
     code, stdout, stderr = run(as_scorer(scorer, args), timeout=120)
     try:
         reply = json.loads(stdout)
     except ValueError:
-        fail("the runner's %s as %s gave no JSON (exit %s): %s" % (what, scorer, code, (stderr or stdout).strip()[:800]))
+        reply = {"error": {"message": "no JSON (exit %s): %s" % (code, (stderr or stdout).strip()[:800])}}
     if isinstance(reply, dict) and "error" in reply:
-        fail("the runner's %s as %s failed: %s" % (what, scorer, reply["error"].get("message")))
+        message = "the runner's %s as %s failed: %s" % (what, scorer, (reply["error"] or {}).get("message"))
+        if fatal:
+            fail(message)
+        # A measurement home the runner cannot read is started again rather than blocking every later run.
+        emit({"type": "note", "message": message + "; starting the measurement again"})
+        return None
     return reply
 
 
@@ -371,7 +377,7 @@ def cmd_measure(args):
         # An earlier, interrupted measurement: finish it rather than start a second scorer beside it.
         marker = read_json(os.path.join(SCRATCH, "prepare.json")) or {}
         if os.path.exists(os.path.join(SCRATCH, "runner.json")):
-            status = scorer_json(scorer, ["status"], "status")
+            status = scorer_json(scorer, ["status"], "status", fatal=False) or {}
             job = status.get("job")
             if job:
                 emit({"type": "note", "message": "an earlier measurement's scoring job %s is still running; "
@@ -379,7 +385,7 @@ def cmd_measure(args):
                 entry = follow(scorer, ["attach", job["job_id"]])
                 resumed = True
             elif marker.get("environment_sha256") == env_sha:
-                entries = scorer_json(scorer, ["log"], "log").get("entries") or []
+                entries = (scorer_json(scorer, ["log"], "log", fatal=False) or {}).get("entries") or []
                 if entries:
                     entry = entries[-1]
                     resumed = True

@@ -273,7 +273,13 @@ export async function prepareVm(o: PrepareOptions): Promise<PrepareResult> {
       checkpoint('inspecting the VM');
       await upload(remote, stage, bundle, tools, progress);
       checkpoint(`uploading to ${stage}`);
-      await provision(remote, stage, bundle, expected, progress);
+      try {
+        await provision(remote, stage, bundle, expected, progress);
+      } catch (e) {
+        // The staging folder holds protected/: it does not stay behind after a failure that needs a person.
+        if (e instanceof PrepareError && e.code === 'provision') await remove(remote, stage).catch(() => undefined);
+        throw e;
+      }
       changed.push(...assessment.fixes);
       await remove(remote, stage);
       inspection = await inspect(remote, expected);
