@@ -190,10 +190,13 @@ export async function prepareVm(o: PrepareOptions): Promise<PrepareResult> {
     const key: PresentedKey = { host: info.host, port: info.port, keyType: info.keyType, fingerprint: info.fingerprint };
     const decision = decideHostKey(key, policy);
     let ok = decision.ok;
-    if (!decision.ok && decision.ask && o.confirmNewHostKey) ok = await o.confirmNewHostKey(key);
+    const asked = !decision.ok && decision.ask && o.confirmNewHostKey !== undefined;
+    if (asked) ok = await (o.confirmNewHostKey as NonNullable<PrepareOptions['confirmNewHostKey']>)(key);
     if (ok) {
       verified.set(hostKeyId(info.host, info.port), info.fingerprint);
       progress('connect', decision.ok ? decision.note : `host key of ${info.host}:${info.port} ${info.fingerprint} accepted by you`);
+    } else if (asked) {
+      refusal = `You did not trust the host key of ${info.host}:${info.port} (${info.keyType} ${info.fingerprint}); nothing was sent. Compare it with what ssh-keygen -lf prints for the VM's host key on its console, then prepare again.`;
     } else {
       refusal = decision.ok ? undefined : decision.message;
     }

@@ -193,6 +193,12 @@ describe('Prepare a VM over SSH: provisioning, the starting score and the profil
       const unknown = await cli(argv({ '--host-key-fingerprint': null, '--known-hosts': path.join(work, 'empty_known_hosts') }));
       assert.equal(unknown.code, 1);
       assert.match(unknown.err, /is not pinned and not in .*empty_known_hosts, so the VM's identity cannot be checked; nothing was sent\. .* pass --host-key-fingerprint SHA256:\S+ if it matches, or pass --accept-new-host-key/);
+      // Asked (as in VS Code), the organiser declines.
+      const shown: string[] = [];
+      const declined = await prepareVm({ ...options({}, { hostKeyFingerprint: undefined }), confirmNewHostKey: async (k) => (shown.push(k.fingerprint), false) }).then(() => undefined, (e: unknown) => e);
+      assert.ok(declined instanceof PrepareError && declined.code === 'host-key', String(declined));
+      assert.match(declined.message, /You did not trust the host key of 127\.0\.0\.1:\d+ \(ssh-ed25519 SHA256:\S+\); nothing was sent/);
+      assert.deepEqual(shown, [sshd.hostFingerprint]);
       assert.doesNotMatch(sshd.readLog(), new RegExp(`Accepted publickey for ${ADMIN}`), 'no login happened before the host key was trusted');
       nothingInstalled();
     });
