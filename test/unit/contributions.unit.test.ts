@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Commands, Settings, Views } from '../../src/ui/constants';
+import { ORGANISER_CATEGORY, OrganiserCommands } from '../../src/ui/organiserConstants';
 
 // constants.ts has no runtime vscode import, so it loads in plain mocha.
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8'));
@@ -9,11 +10,14 @@ const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'
 describe('package.json contributions', () => {
   it('declares exactly the commands in the constants module', () => {
     const declared = pkg.contributes.commands.map((c: { command: string }) => c.command).sort();
-    assert.deepEqual(declared, Object.values(Commands).sort());
+    assert.deepEqual(declared, [...Object.values(Commands), ...Object.values(OrganiserCommands)].sort());
   });
 
-  it('puts every command in the RE-Bench category', () => {
-    for (const c of pkg.contributes.commands) assert.equal(c.category, 'RE-Bench', c.command);
+  it("puts the participant's commands in the RE-Bench category and the organiser's in their own", () => {
+    const organiser = new Set<string>(Object.values(OrganiserCommands));
+    for (const c of pkg.contributes.commands) {
+      assert.equal(c.category, organiser.has(c.command) ? ORGANISER_CATEGORY : 'RE-Bench', c.command);
+    }
   });
 
   it('declares every setting with a description, a default and bounds for numbers', () => {
