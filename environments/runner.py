@@ -336,7 +336,7 @@ def validate_manifest(raw):
 
 def _validate_scoring(raw):
     allowed = ("command", "direction", "aggregation", "starting_score", "reference_score", "timeout_s",
-               "output_limit_bytes")
+               "output_limit_bytes", "calibration")
     _check_keys(raw, allowed, "scoring")
     s = {}
     s["command"] = _field(raw, "command", "scoring.command",
@@ -360,7 +360,38 @@ def _validate_scoring(raw):
     if s["starting_score"] == s["reference_score"]:
         raise ManifestProblem("scoring: starting_score and reference_score must differ "
                               "(the normalised score divides by their difference)")
+    if "calibration" in raw:
+        s["calibration"] = _validate_calibration(raw["calibration"], "scoring.calibration")
     return s
+
+
+def _text(lo, hi):
+    return lambda v: isinstance(v, str) and lo <= len(v) <= hi
+
+
+def _validate_calibration(raw, where):
+    """The record of how starting_score and reference_score were measured; kept as written."""
+    if not isinstance(raw, dict):
+        raise ManifestProblem("%s: expected an object, got %s" % (where, _describe(raw)))
+    _check_keys(raw, ("date", "gpu", "driver", "software", "starting", "reference", "method"), where)
+    _field(raw, "date", where + ".date", lambda v: isinstance(v, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", v),
+           "a date written YYYY-MM-DD")
+    _field(raw, "gpu", where + ".gpu", _text(1, 200), "a string of 1 to 200 characters")
+    _field(raw, "driver", where + ".driver", _text(1, 100), "a string of 1 to 100 characters")
+    _field(raw, "software", where + ".software",
+           lambda v: isinstance(v, dict) and all(_text(1, 40)(k) and _text(1, 100)(x) for k, x in v.items()),
+           'an object of names to version strings, e.g. {"torch": "2.11.0"}')
+    _field(raw, "method", where + ".method", _text(1, 2000), "a string of 1 to 2000 characters", None, False)
+    for part in ("starting", "reference"):
+        runs = _field(raw, part, "%s.%s" % (where, part), lambda v: isinstance(v, dict), "an object")
+        at = "%s.%s" % (where, part)
+        _check_keys(runs, ("runs", "median", "min", "max", "time_cv_percent"), at)
+        _field(runs, "runs", at + ".runs", _int_range(1, 10000), "a whole number from 1 to 10000")
+        for key in ("median", "min", "max"):
+            _field(runs, key, "%s.%s" % (at, key), _is_number, "a finite number")
+        _field(runs, "time_cv_percent", at + ".time_cv_percent", lambda v: _is_number(v) and v >= 0,
+               "a number of at least 0", None, False)
+    return raw
 
 
 def _validate_hardware(raw):

@@ -12,6 +12,34 @@ const relativePath = z
     message: 'must be a path inside the environment folder (no leading "/" and no "..")',
   });
 
+const finite = z.number().finite();
+
+/** What the scoring gave on one solution, over several runs of the scorer. */
+const calibrationRunsSchema = z
+  .object({
+    runs: z.number().int().min(1).max(10_000),
+    median: finite,
+    min: finite,
+    max: finite,
+    /** For scores that are ln(time): the coefficient of variation of the times, in percent. */
+    time_cv_percent: finite.min(0).optional(),
+  })
+  .strict();
+
+/** Where starting_score and reference_score come from: the measurement and the machine it ran on. */
+export const calibrationSchema = z
+  .object({
+    date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date written YYYY-MM-DD'),
+    gpu: z.string().min(1).max(200),
+    driver: z.string().min(1).max(100),
+    /** Versions of what the scoring ran on, e.g. {"python": "3.12.3", "torch": "2.11.0", "triton": "3.6.0"}. */
+    software: z.record(z.string().min(1).max(40), z.string().min(1).max(100)),
+    starting: calibrationRunsSchema,
+    reference: calibrationRunsSchema,
+    method: z.string().min(1).max(2000).optional(),
+  })
+  .strict();
+
 export const scoringSchema = z
   .object({
     /** argv of the scoring command, run in the environment folder; "{python}" is the runner's interpreter. */
@@ -22,6 +50,7 @@ export const scoringSchema = z
     reference_score: z.number().finite(),
     timeout_s: z.number().int().min(1).max(86_400),
     output_limit_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    calibration: calibrationSchema.optional(),
   })
   .strict()
   .refine((s) => s.starting_score !== s.reference_score, {
