@@ -64,7 +64,11 @@ function startSession(environment: string, solutionFiles: Record<string, string>
 }
 
 function scoreOnce(home: string): { score: number | null; message: string } {
-  const r = spawnSync(python, [RUNNER_PATH, '--home', home, '--json', 'score', '--follow'], { encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(python, [RUNNER_PATH, '--home', home, '--json', 'score', '--follow'], {
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+  });
   const entry = r.stdout
     .trim()
     .split('\n')
