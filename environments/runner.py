@@ -7,11 +7,9 @@ this command line (see environments/README.md). Python 3.8+ standard library onl
 """
 
 import argparse
-import calendar
 import codecs
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -34,6 +32,14 @@ class _LazyModule(object):
             self._module = __import__(self._name)
         return getattr(self._module, attr)
 
+
+try:  # the interpreter's own SHA-256: hashlib would load OpenSSL first, a few ms on every command
+    from _sha256 import sha256  # Python 3.8-3.11
+except ImportError:
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        from hashlib import sha256
 
 csv = _LazyModule("csv")
 select = _LazyModule("select")
@@ -111,9 +117,8 @@ def parse_iso(text, assume_utc=False):
     zone = m.group(8)
     if zone is None and not assume_utc:
         return None
-    try:
-        base = calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0))
-    except (ValueError, OverflowError):
+    base = timegm(year, month, day, hour, minute, sec)
+    if base is None:
         return None
     offset = 0
     if zone and zone != "Z":
@@ -122,6 +127,22 @@ def parse_iso(text, assume_utc=False):
         if zone[0] == "-":
             offset = -offset
     return base + fraction - offset
+
+
+def timegm(year, month, day, hour, minute, sec):
+    """Seconds since the epoch of a UTC time, as calendar.timegm counts them (day, hour, minute and second
+    may run over into the next unit); None outside years 1-9999 or months 1-12. The calendar module is not
+    imported for this: it costs every command a few milliseconds of start-up."""
+    if not (1 <= year <= 9999 and 1 <= month <= 12):
+        return None
+    # Days from 1970-01-01 to the first of the month in the proleptic Gregorian calendar, counting years
+    # from March so that the leap day comes last.
+    y = year - 1 if month <= 2 else year
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (9 if month <= 2 else -3)) + 2) // 5
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468 + day - 1
+    return ((days * 24 + hour) * 60 + minute) * 60 + sec
 
 
 def round3(x):
@@ -758,7 +779,7 @@ class Clock(object):
 
 
 def genesis_hash(session):
-    return hashlib.sha256((GENESIS_PREFIX + session["started_at"]).encode("utf-8")).hexdigest()
+    return sha256((GENESIS_PREFIX + session["started_at"]).encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -835,7 +856,7 @@ def canonical_json(obj):
 
 def entry_hash(entry):
     body = dict((k, v) for k, v in entry.items() if k != "hash")
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def parse_line(raw):
@@ -1054,19 +1075,90 @@ def create_job(ctx, kind, clock):
 
 
 def spawn_job(ctx, job, lock_fd):
-    """Starts the detached job process; it inherits the score lock and holds it until the entry is written."""
+    """Starts the detached job process; it inherits the score lock and holds it until the entry is written.
+
+    The job is a fork of this runner, not a new interpreter: it starts at once instead of paying Python's
+    start-up again, which the participant would wait for on every Score now. It runs in a session of its
+    own, so it survives the SSH channel and the caller's terminal. It holds the write end of a pipe whose
+    read end stays here, so that a follower in this process learns the moment the job has ended.
+    """
     jdir = ctx.job_dir(job["job_id"])
-    runner = os.path.realpath(__file__)
-    argv = [sys.executable, runner, "--home", ctx.home, "_run-job", job["job_id"], "--lock-fd", str(lock_fd)]
-    with open(os.path.join(jdir, "runner.log"), "ab") as runner_log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=runner_log,
-            start_new_session=True,  # survives the SSH channel and the caller's terminal
-            close_fds=True, pass_fds=(lock_fd,), cwd=ctx.state_dir,
-        )
-    job["pid"] = proc.pid
+    log_fd = os.open(os.path.join(jdir, "runner.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        done_r, done_w = os.pipe()
+    except OSError:
+        os.close(log_fd)
+        raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (log_fd, done_r, done_w):
+            os.close(fd)
+        raise
+    if pid == 0:
+        _job_process(ctx, job["job_id"], lock_fd, log_fd, done_w)  # never returns
+    os.close(log_fd)
+    os.close(done_w)
+    _job_done_pipes[job["job_id"]] = done_r
+    job["pid"] = pid
     write_json_atomic(os.path.join(jdir, "job.json"), job)
     return job
+
+
+# Read ends of the pipes of jobs this process started (job_id -> fd): end of file means the job has ended.
+_job_done_pipes = {}
+
+
+class _JobArgs(object):
+    def __init__(self, job_id, lock_fd):
+        self.job_id = job_id
+        self.lock_fd = lock_fd
+
+
+def _close_fds_except(keep):
+    """Closes every file descriptor from 3 up but those in keep."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 4096)
+    for fd in fds:
+        if fd >= 3 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _job_process(ctx, job_id, lock_fd, log_fd, done_fd):
+    """The forked job process: runs the job as `_run-job` would, with its output in runner.log, then exits."""
+    code = EXIT_CODES["internal"]
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(log_fd, 2)
+        # Nothing else of the caller's may stay open: the session lock would stay taken, and the SSH
+        # channel would stay open until the job ends.
+        _close_fds_except((lock_fd, done_fd))
+        os.chdir(ctx.state_dir)
+        code = cmd_run_job(ctx, _JobArgs(job_id, lock_fd)) or 0
+    except RunnerError as e:
+        code = report_error(e, False)
+    except BaseException:
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        os._exit(code)
 
 
 def start_job(ctx, kind, clock, lock_fd):
@@ -1188,7 +1280,7 @@ def hash_solution(root):
 
     .git and __pycache__ folders are skipped (they change without the solution changing).
     """
-    h = hashlib.sha256()
+    h = sha256()
     items = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__")]
@@ -1346,7 +1438,12 @@ def supervise(proc, sink, timeout_s):
             if exited_at is None and term_sent is not None and t - term_sent >= TERM_GRACE_S:
                 kill_group(pgid, signal.SIGKILL)
             if eof:
-                time.sleep(POLL_S)
+                # Output is closed; the exit usually follows at once, and waiting on it (instead of
+                # sleeping a whole poll) lets the entry be written as soon as the scorer is done.
+                try:
+                    proc.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    pass
                 continue
             ready, _, _ = select.select([fd], [], [], POLL_S)
             if ready:
@@ -1575,7 +1672,7 @@ def follow_job(ctx, job, offset, events):
     entry_path = os.path.join(jdir, "entry.json")
     events.job(job, offset)
     try:
-        stream_until_entry(ctx, log_path, entry_path, offset, events)
+        stream_until_entry(ctx, log_path, entry_path, offset, events, _job_done_pipes.pop(job["job_id"], None))
     except RunnerError as e:
         # Once the stream has begun, a failure is a stream event, so that line readers can parse it.
         events.error(e)
@@ -1589,7 +1686,8 @@ def follow_job(ctx, job, offset, events):
     return 0
 
 
-def stream_until_entry(ctx, log_path, entry_path, offset, events):
+def stream_until_entry(ctx, log_path, entry_path, offset, events, done_fd=None):
+    """done_fd: the read end of the job's pipe when this process started the job (see spawn_job)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     position = offset
     last_probe = time.monotonic()
@@ -1613,7 +1711,14 @@ def stream_until_entry(ctx, log_path, entry_path, offset, events):
             last_probe = time.monotonic()
             probe_and_recover(ctx)  # a job that died gets its "no score" entry, which ends this loop
             continue
-        time.sleep(POLL_S)
+        if done_fd is None:
+            time.sleep(POLL_S)
+            continue
+        # Waits for new output as before, but wakes the moment the job process ends (its pipe closes).
+        ready, _, _ = select.select([done_fd], [], [], POLL_S)
+        if ready:
+            os.close(done_fd)
+            done_fd = None
 
 
 def read_from(path, position, size):
@@ -2179,15 +2284,56 @@ class Parser(argparse.ArgumentParser):
         raise UsageError("%s (see: %s --help)" % (message, self.prog))
 
 
-def build_parser():
-    parser = Parser(prog="runner.py", description="RE-Bench session runner %s" % RUNNER_VERSION)
+def terminal_columns():
+    """The terminal's width as shutil.get_terminal_size reads it ($COLUMNS, then stdout, then 80)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's own formatter, given the width it would compute: argparse makes one for every argument it
+    adds, and left alone each imports shutil to ask for the width, a cost on every command."""
+
+    def __init__(self, prog):
+        argparse.HelpFormatter.__init__(self, prog, width=terminal_columns() - 2)
+
+
+def command_named(argv):
+    """The command in argv (the first word that is not an option or the value of --home), or None."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--home":
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(only=None):
+    """The command line. With `only`, just that command's arguments are set up: every command pays for
+    the parser it builds, and most of that cost is one sub-parser per command."""
+    parser = Parser(prog="runner.py", description="RE-Bench session runner %s" % RUNNER_VERSION,
+                    formatter_class=HelpFormatter)
     parser.add_argument("--home", help="runner home (default: $REBENCH_HOME, /etc/rebench, ~/.rebench)")
     parser.add_argument("--json", action="store_true", dest="json_global", help="JSON output")
     parser.add_argument("--version", action="store_true", help="print the runner version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name, help_text):
-        p = sub.add_parser(name, help=help_text) if help_text else sub.add_parser(name)
+        if only is not None and name != only:
+            return _Ignored()
+        p = sub.add_parser(name, help=help_text, formatter_class=HelpFormatter) if help_text else sub.add_parser(
+            name, formatter_class=HelpFormatter)
         p.add_argument("--json", action="store_true", help="JSON output")
         return p
 
@@ -2222,6 +2368,13 @@ def build_parser():
     return parser
 
 
+class _Ignored(object):
+    """Stands in for the sub-parser of a command that build_parser(only=...) leaves out."""
+
+    def add_argument(self, *args, **kwargs):
+        return None
+
+
 COMMANDS = {
     "setup": cmd_setup, "status": cmd_status, "start": cmd_start, "instructions": cmd_instructions,
     "score": cmd_score, "attach": cmd_attach, "log": cmd_log, "pause": cmd_pause, "resume": cmd_resume,
@@ -2247,7 +2400,9 @@ def main(argv):
         pass
     as_json = "--json" in argv
     try:
-        args = build_parser().parse_args(argv)
+        named = command_named(argv)
+        quick = named in COMMANDS and "-h" not in argv and "--help" not in argv
+        args = build_parser(named if quick else None).parse_args(argv)
     except UsageError as e:
         return report_error(RunnerError("usage", str(e)), as_json)
     if args.version:
