@@ -39,6 +39,17 @@ export interface SessionClientOptions {
 export const DEFAULT_PROTECTED_RUNNER = 'sudo -n /usr/local/bin/rebench-runner';
 
 /**
+ * How the uploaded runner is started (unprotected mode), for a quick start on every command: imported as a
+ * module from the runner home (the first argument), so that Python keeps its compiled form in __pycache__
+ * there instead of compiling 2,000 lines each time; -I -S skip the user's site-packages and PYTHON*
+ * variables, which the standard-library-only runner does not need (the scorer it starts gets the normal
+ * environment); and os._exit skips the interpreter's clean-up of every module once the output is flushed
+ * (the runner closes and syncs its files itself).
+ */
+export const RUNNER_BOOT =
+  'import os,sys;sys.path.append(sys.argv.pop(1));import runner;c=runner.main(sys.argv[1:]);sys.stdout.flush();sys.stderr.flush();os._exit(c)';
+
+/**
  * Runner commands one client runs at the same time; more wait for a free slot (e.g. when "Score now" is
  * clicked many times and every request follows the running job). OpenSSH's sshd serves at most 10
  * sessions per connection by default (MaxSessions), SFTP included, and refuses the next channel ("open
@@ -122,7 +133,7 @@ export class SessionClient {
     const python = await this.findPython();
     const runnerHome = `${home}/.rebench`;
     const runnerPath = `${runnerHome}/runner.py`;
-    this.runnerPrefix = `${shellQuote(python)} ${shellQuote(runnerPath)} --home ${shellQuote(runnerHome)}`;
+    this.runnerPrefix = `${shellQuote(python)} -I -S -c ${shellQuote(RUNNER_BOOT)} ${shellQuote(runnerHome)} --home ${shellQuote(runnerHome)}`;
 
     const version = await this.runnerVersion();
     if (version !== RUNNER_VERSION) {
@@ -134,7 +145,7 @@ export class SessionClient {
     const localHash = hashFolder(this.options.environmentSource);
     const remoteHash = await this.readRemoteText(`${environmentDir}/.bundle-hash`);
     let started = false;
-    if (remoteHash !== undefined) {
+    if (remoteHash !== undefined && remoteHash.trim() !== localHash) {
       const current = await this.tryStatus();
       started = current !== undefined && current.state !== 'not_started';
     }
@@ -146,8 +157,11 @@ export class SessionClient {
       logger.warn(`The environment on ${target.label} differs from this extension's copy; the session has started, so the VM's copy is kept.`);
     }
     const solutionDir = `${home}/rebench/${this.options.environmentId}`;
-    await this.runJson(['setup', '--environment', this.options.environmentId, '--solution-dir', solutionDir], statusSchema, 'setup');
-    return (await this.status()).status;
+    // setup answers with the status, which also serves as the first clock-offset sample.
+    const sent = Date.now();
+    const status = await this.runJson(['setup', '--environment', this.options.environmentId, '--solution-dir', solutionDir], statusSchema, 'setup');
+    this.clock.add(measureOffset(sent, Date.now(), Date.parse(status.now)));
+    return status;
   }
 
   async home(): Promise<string> {
