@@ -109,14 +109,11 @@ export class Session {
 
   private async fetchNewEntries(): Promise<void> {
     const fresh = await this.client.log(this.entries.length);
-    for (const entry of fresh) this.addEntry(entry);
+    for (const entry of mergeEntries(this.entries, fresh)) this.emit('onEntry', entry);
   }
 
   private addEntry(entry: ScoreLogEntry): void {
-    if (this.entries.some((e) => e.index === entry.index)) return;
-    this.entries.push(entry);
-    this.entries.sort((a, b) => a.index - b.index);
-    this.emit('onEntry', entry);
+    for (const added of mergeEntries(this.entries, [entry])) this.emit('onEntry', added);
   }
 
   async start(): Promise<void> {
@@ -303,6 +300,27 @@ export class Session {
     this.stateSubscription.dispose();
     this.client.target.dispose();
   }
+}
+
+/**
+ * Adds fresh entries to a list kept in index order without duplicates (a refresh and a job's stream can
+ * both bring the same entry) and returns the ones it added. Entries nearly always come in order, and then
+ * each costs one comparison with the last, so a 10,000-entry log is taken in at once.
+ */
+export function mergeEntries(entries: ScoreLogEntry[], fresh: readonly ScoreLogEntry[]): ScoreLogEntry[] {
+  const added: ScoreLogEntry[] = [];
+  for (const entry of fresh) {
+    const last = entries[entries.length - 1];
+    if (last && entry.index <= last.index) {
+      if (entries.some((e) => e.index === entry.index)) continue;
+      entries.push(entry);
+      entries.sort((a, b) => a.index - b.index);
+    } else {
+      entries.push(entry);
+    }
+    added.push(entry);
+  }
+  return added;
 }
 
 export function scoreDisabledReason(
