@@ -75,15 +75,17 @@ export function drawChart(model: ChartModel, summary: string): SVGSVGElement {
 
   // Runs.
   const runs = s('g', { class: 'run-layer' });
-  for (const p of model.points) {
-    const cls = ['point', p.counts ? '' : 'late', p.clipped ? 'clipped' : '', p.counted ? 'counted' : ''].filter(Boolean).join(' ');
+  const pointClass = (p: ChartModel['points'][number]) =>
+    ['point', p.counts ? '' : 'late', p.clipped ? 'clipped' : '', p.counted ? 'counted' : ''].filter(Boolean).join(' ');
+  for (const p of visibleOnTop(model.points, (p) => `${pointClass(p)} ${Math.round(p.x)},${Math.round(p.y)}`)) {
+    const cls = pointClass(p);
     const g = s('g', { class: cls });
     if (p.counted) g.append(s('circle', { cx: round(p.x), cy: round(p.y), r: 7, class: 'counted-ring' }));
     g.append(s('circle', { cx: round(p.x), cy: round(p.y), r: p.counted ? 4 : 3.5, class: 'dot' }));
     g.append(s('title', {}, `Run ${p.index + 1}: ${formatScore(p.score)}${p.counts ? '' : ' (after the deadline)'}${p.counted ? ' (counts)' : ''}`));
     runs.append(g);
   }
-  for (const p of model.noScore) {
+  for (const p of visibleOnTop(model.noScore, (p) => `${p.counts} ${Math.round(p.x)},${Math.round(p.y)}`)) {
     const x = round(p.x);
     const y = round(p.y);
     const g = s('g', { class: `no-score${p.counts ? '' : ' late'}` });
@@ -93,6 +95,24 @@ export function drawChart(model: ChartModel, summary: string): SVGSVGElement {
   }
   svg.append(runs);
   return svg;
+}
+
+/**
+ * The marks worth drawing, in drawing order: of several that would look the same on the same whole pixel,
+ * only the last (drawn on top, the one a pointer finds) can be seen. A long session puts thousands of runs
+ * into a few hundred pixels, and drawing every hidden one made each new score slow to show. The table
+ * below the chart still lists every run.
+ */
+export function visibleOnTop<T>(marks: readonly T[], cell: (mark: T) => string): T[] {
+  const seen = new Set<string>();
+  const kept: T[] = [];
+  for (let i = marks.length - 1; i >= 0; i--) {
+    const key = cell(marks[i]!);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    kept.push(marks[i]!);
+  }
+  return kept.reverse();
 }
 
 /** The legend under the chart, in HTML so it wraps in a narrow view. */
