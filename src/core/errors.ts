@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from './zod';
 
 /** One readable line per problem: "scoring.direction: expected 'higher' or 'lower'". */
 export function formatZodError(error: z.ZodError): string {

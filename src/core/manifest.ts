@@ -1,6 +1,6 @@
 // The environment manifest (environments/<id>/manifest.json). The runner checks the same rules in
 // Python; this schema is the TypeScript side's copy, used before anything is uploaded to a VM.
-import { z } from 'zod';
+import * as z from './zod';
 import { formatZodError } from './errors';
 
 export const ENVIRONMENT_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;

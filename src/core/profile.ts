@@ -1,5 +1,5 @@
 // A session profile: the JSON file an organiser hands each participant.
-import { z } from 'zod';
+import * as z from './zod';
 import { formatZodError } from './errors';
 import { ENVIRONMENT_ID } from './manifest';
 

@@ -1,6 +1,6 @@
 // The runner's JSON output (environments/runner.py ... --json), validated on arrival.
 // environments/README.md documents the same shapes for organisers; keep the two in step.
-import { z } from 'zod';
+import * as z from './zod';
 import { formatZodError } from './errors';
 
 export const RUNNER_VERSION = '1.0.0';

@@ -2,7 +2,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from './zod';
 import { ClockOffset, measureOffset, type OffsetSample } from './clock';
 import { SessionError, errorMessage } from './errors';
 import type { Logger } from './logger';

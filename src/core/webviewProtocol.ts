@@ -1,6 +1,6 @@
 // The one message catalogue between the extension host and the session view. Both sides validate
 // what they receive with these schemas: the webview is a boundary like any other.
-import { z } from 'zod';
+import * as z from './zod';
 import { scoreLogEntrySchema } from './runnerProtocol';
 
 export const connectionViewSchema = z.object({

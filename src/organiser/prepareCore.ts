@@ -1,7 +1,7 @@
 // The pure middle of "prepare a VM": what the VM reports (validated), what is already in place, what blocks
 // the work, whose host key to trust, the starting-score record and the session profile. No SSH, no vscode.
 
-import { z } from 'zod';
+import * as z from '../core/zod';
 import { SessionError } from '../core/errors';
 import { ENVIRONMENT_ID } from '../core/manifest';
 import { parseProfile, type SessionProfile } from '../core/profile';

@@ -1,7 +1,7 @@
 // The results table: one row per participant and environment (one per host), raw and normalised
 // scores, when the best was reached, the session's times and the score log's integrity. Written as CSV
 // (for spreadsheets) and JSON (for scripts), plus the whole collection for re-plotting later.
-import { z } from 'zod';
+import * as z from '../core/zod';
 import { formatZodError } from '../core/errors';
 import { scoreLogEntrySchema, statusSchema, verifySchema, type ScoreLogEntry } from '../core/runnerProtocol';
 import { countedEntry, normalise } from '../core/scores';

@@ -2,7 +2,7 @@
 // paints the last snapshot it was sent, counts the time down, and turns clicks into requests.
 // Protocol: post "ready", receive a full snapshot, then deltas; every message is validated on arrival.
 import './zodConfig';
-import { z } from 'zod';
+import * as z from '../core/zod';
 import { bestSoFar } from '../core/chart';
 import { formatScore } from '../core/scores';
 import {
