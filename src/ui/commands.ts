@@ -1,6 +1,5 @@
 // The "RE-Bench" commands. Each one reports failures as a message that says what to do next.
 import * as vscode from 'vscode';
-import { errorMessage } from '../core/errors';
 import { parseProfile, type SessionProfile } from '../core/profile';
 import { Commands, StateKeys, Views } from './constants';
 import type { ExtensionLog } from './extensionLog';
@@ -8,6 +7,7 @@ import { HistoryPanel } from './historyPanel';
 import { showInstructions } from './instructionsPanel';
 import type { SessionController } from './sessionController';
 import type { SessionViewProvider } from './sessionViewProvider';
+import { registerReportingCommand } from './registerCommand';
 import { pickConnection, solutionFolderUri, type ConnectionChoice, type EnvironmentCatalog } from './targets';
 
 const REMOTE_SSH_EXTENSION = 'ms-vscode-remote.remote-ssh';
@@ -19,20 +19,10 @@ export function registerCommands(
   view: SessionViewProvider,
   environments: EnvironmentCatalog,
 ): void {
-  const register = (id: string, run: (...args: any[]) => Promise<unknown> | unknown, retryable = false) => {
-    context.subscriptions.push(
-      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-        try {
-          return await run(...args);
-        } catch (e) {
-          log.error(`${id} failed: ${e instanceof Error && e.stack ? e.stack : errorMessage(e)}`);
-          void controller.showError(errorMessage(e), retryable ? () => Promise.resolve(run(...args)) : undefined);
-          // Tests and the view want to know it failed; the message above is for the participant.
-          throw e;
-        }
-      }),
+  const register = (id: string, run: (...args: any[]) => Promise<unknown> | unknown, retryable = false) =>
+    registerReportingCommand(context, log, id, run, (message, args) =>
+      void controller.showError(message, retryable ? () => Promise.resolve(run(...args)) : undefined),
     );
-  };
 
   register(
     Commands.connect,

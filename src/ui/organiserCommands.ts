@@ -3,10 +3,10 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { errorMessage } from '../core/errors';
 import type { ExtensionLog } from './extensionLog';
 import { OrganiserCommands } from './organiserConstants';
 import { prepareVmCommand, type PrepareVmArgs } from './organiserPrepare';
+import { registerReportingCommand } from './registerCommand';
 
 type OrganiserBundle = typeof import('../organiser/cli');
 
@@ -58,19 +58,8 @@ async function openPlot(file: string): Promise<void> {
 }
 
 export function registerOrganiserCommands(context: vscode.ExtensionContext, log: ExtensionLog): void {
-  const register = (id: string, run: (...args: any[]) => Promise<unknown>) => {
-    context.subscriptions.push(
-      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-        try {
-          return await run(...args);
-        } catch (e) {
-          log.error(`${id} failed: ${e instanceof Error && e.stack ? e.stack : errorMessage(e)}`);
-          void vscode.window.showErrorMessage(`RE-Bench: ${errorMessage(e)}`);
-          throw e;
-        }
-      }),
-    );
-  };
+  const register = (id: string, run: (...args: any[]) => Promise<unknown>) =>
+    registerReportingCommand(context, log, id, run, (message) => void vscode.window.showErrorMessage(`RE-Bench: ${message}`));
 
   // Scripts and tests may pass { inputs, outDir } to skip the pickers.
   register(OrganiserCommands.collect, async (given?: { inputs?: string[]; outDir?: string }) => {
