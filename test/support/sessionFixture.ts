@@ -368,6 +368,6 @@ export function dropSsh(sshd: Sshd): { restore(): Promise<void> } {
       // already gone
     }
   }
-  // restart() sends SIGCONT and SIGKILL to the frozen listener, then starts a new one on the same port.
+  // restart() kills the frozen listener with SIGKILL, then starts a new one on the same port.
   return { restore: () => sshd.restart() };
 }

@@ -226,11 +226,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const stop = async () => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null || c.pid === undefined) return;
-    const all = sshdProcesses(c.pid);
-    signalAll(all, 'SIGCONT'); // a paused server would not act on SIGKILL's side effects promptly
+    // A server killed by a signal has a signalCode and no exitCode; its 'exit' event has already fired.
+    if (!c || c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return;
     const gone = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    signalAll(all, 'SIGKILL');
+    // SIGKILL ends paused (SIGSTOP) processes too, without letting them run first.
+    signalAll(sshdProcesses(c.pid), 'SIGKILL');
     await gone;
   };
 

@@ -59,10 +59,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function listenerPid(sshd: Sshd): number {
-  return Number(fs.readFileSync(path.join(sshd.dir, 'sshd.pid'), 'utf8').trim());
-}
-
 /**
  * sshd goes away: every connection is killed at once (the link really drops) and the listener is
  * frozen, so new connections get no answer. What the participant started (a detached scoring job) is
@@ -71,26 +67,9 @@ function listenerPid(sshd: Sshd): number {
  * answers the attempts that waited).
  */
 function stopSshd(sshd: Sshd, comeBack: 'restart' | 'resume'): { restore(): Promise<void> } {
-  const listener = listenerPid(sshd);
   const outage = dropSsh(sshd);
-  return {
-    restore: async () => {
-      if (comeBack === 'resume') {
-        sshd.resume();
-        return;
-      }
-      // The frozen listener dies as it is, in the same tick as restart() begins: restart() alone would
-      // wake it (SIGCONT before SIGKILL) long enough to accept a waiting connection into a server that
-      // outlives the restart. Killed any earlier, its exit would already be reported, and restart()
-      // would wait for an exit that has happened (it checks exitCode, which a signal leaves null).
-      try {
-        process.kill(listener, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await outage.restore();
-    },
-  };
+  // restart() kills the frozen listener as it is (SIGKILL, no wake-up first), so it accepts nothing more.
+  return { restore: () => (comeBack === 'resume' ? Promise.resolve(sshd.resume()) : outage.restore()) };
 }
 
 /** The job's folder on the VM, read directly (the VM is this machine). */
