@@ -579,10 +579,10 @@ for (const theme of Object.keys(themes)) {
   const out = await page.textContent('pre.job-output');
   check(out.endsWith('step   40/60  loss 2.5102  time 1.60 s\n'), 'a jobOutput delta is appended');
   check(!out.includes('NOT MINE'), 'a delta for another job is ignored');
-  const cachedOutput = await page.evaluate(() => window.__state?.snapshot?.job?.output ?? '');
+  // The view caches its state at most once a second (a long history is megabytes to serialise).
   await page.waitForTimeout(1100);
   const cachedLater = await page.evaluate(() => window.__state?.snapshot?.job?.output ?? '');
-  check(cachedOutput.length > 0 && cachedLater.endsWith('time 1.60 s\n') && cachedLater.includes('step   40/60'), 'the cached state keeps the appended output');
+  check(cachedLater.endsWith('time 1.60 s\n') && cachedLater.includes('step   40/60'), 'the cached state keeps the appended output');
 
   // A flood of output stays capped.
   await page.evaluate((jobId) => {

@@ -81,7 +81,11 @@ export type ViewAction = (typeof viewActions)[number];
 
 /** Host → webview. */
 export const hostMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('snapshot'), snapshot: snapshotSchema }),
+  /**
+   * With entriesFrom, `snapshot.entries` holds only the entries from that position on: the view already
+   * has the ones before it (the host sends a long score log once per document, then what is new).
+   */
+  z.object({ type: z.literal('snapshot'), snapshot: snapshotSchema, entriesFrom: z.number().int().min(0).optional() }),
   z.object({ type: z.literal('jobOutput'), jobId: z.string(), text: z.string() }),
   z.object({ type: z.literal('reply'), id: z.number().int(), ok: z.boolean(), error: z.string().optional() }),
 ]);

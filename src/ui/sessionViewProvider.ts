@@ -21,6 +21,8 @@ export class SessionWebviewChannel implements vscode.Disposable {
   private ready = false;
   /** Bumped for each new document, so a reply meant for a document that is gone is never delivered to the next. */
   private generation = 0;
+  /** The score log entries this document has: how many, and the hash of the last one. */
+  private sent: { count: number; lastHash: string | null } | null = null;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -36,10 +38,26 @@ export class SessionWebviewChannel implements vscode.Disposable {
   reset(): void {
     this.ready = false;
     this.generation += 1;
+    this.sent = null;
   }
 
   postSnapshot(snapshot: Snapshot): void {
-    if (this.ready) this.post({ type: 'snapshot', snapshot });
+    if (this.ready) this.post(this.snapshotMessage(snapshot));
+  }
+
+  /**
+   * The snapshot as a message: with only the entries the document does not have yet when the ones it has
+   * are still the start of the log (the hash chain makes the last hash stand for all of them). A long
+   * score log then crosses to the view once, not on every change.
+   */
+  private snapshotMessage(snapshot: Snapshot): HostMessage {
+    const { entries } = snapshot;
+    const had = this.sent;
+    this.sent = { count: entries.length, lastHash: entries[entries.length - 1]?.hash ?? null };
+    if (had && had.count > 0 && entries.length >= had.count && entries[had.count - 1]?.hash === had.lastHash) {
+      return { type: 'snapshot', snapshot: { ...snapshot, entries: entries.slice(had.count) }, entriesFrom: had.count };
+    }
+    return { type: 'snapshot', snapshot };
   }
 
   postJobOutput(jobId: string, text: string): void {
@@ -67,7 +85,7 @@ export class SessionWebviewChannel implements vscode.Disposable {
       this.reset();
       this.ready = true;
       const snapshot = this.latest();
-      if (snapshot) this.post({ type: 'snapshot', snapshot });
+      if (snapshot) this.post(this.snapshotMessage(snapshot));
       return;
     }
     const { id, action } = message;

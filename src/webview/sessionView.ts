@@ -165,7 +165,7 @@ function announceNewEntry(prev: Snapshot | null, next: Snapshot): void {
 
 let persistTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** Caches the snapshot so a re-shown view paints at once; output deltas are cached at most once a second. */
+/** Caches the snapshot so a re-shown view paints at once, at most once a second. */
 function persist(soon = false): void {
   if (soon) {
     persistTimer ??= setTimeout(() => {
@@ -186,10 +186,22 @@ function persist(soon = false): void {
 function onMessage(message: HostMessage): void {
   switch (message.type) {
     case 'snapshot': {
-      announceNewEntry(snapshot, message.snapshot);
-      snapshot = message.snapshot;
-      persist();
+      let next = message.snapshot;
+      if (message.entriesFrom !== undefined) {
+        // Only the new entries came; the host counts on this document having the ones before them.
+        const had = snapshot?.entries ?? [];
+        if (had.length < message.entriesFrom) {
+          vscode.postMessage({ type: 'ready' }); // out of step: a new "ready" brings the whole log again
+          return;
+        }
+        next = { ...next, entries: had.slice(0, message.entriesFrom).concat(next.entries) };
+      }
+      announceNewEntry(snapshot, next);
+      snapshot = next;
       render();
+      // Caching serialises the whole snapshot (a long history is megabytes): it waits until the view is
+      // painted, and a burst of snapshots is cached once.
+      persist(true);
       return;
     }
     case 'jobOutput': {
