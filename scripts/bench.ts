@@ -76,7 +76,7 @@ function sizes(): Figure[] {
   ];
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const which = parts();
   const started = new Date();
   const info = machine();
@@ -108,10 +108,10 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(repo, '.test-output/bench.md'), `${formatMarkdownTable(figures)}\n`);
   const missed = figures.filter((f) => f.met === false);
   console.log(`\n${figures.length} figures, ${missed.length} targets missed${missed.length ? `: ${missed.map((f) => f.id).join(', ')}` : ''}. Written to ${path.relative(repo, out)} (and the Markdown table to .test-output/bench.md).`);
-  process.exitCode = missed.length ? 1 : 0;
+  return missed.length ? 1 : 0;
 }
 
-main().catch((e: unknown) => {
+main().then((code) => process.exit(code), (e: unknown) => {
   console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exit(2);
 });

@@ -15,6 +15,8 @@ const repo = path.resolve(__dirname, '../..');
 export const NOOP_ENVIRONMENT = 'noop-scorer';
 export const NOOP_SOURCE = path.join(repo, 'test/fixtures/environments', NOOP_ENVIRONMENT);
 export const RUNNER_SOURCE = path.join(repo, 'environments/runner.py');
+/** Score log entries at the end of the simulated 8-hour session. */
+const LONG_SESSION_ENTRIES = 500;
 
 export interface Reps {
   score: number;
@@ -149,6 +151,17 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
       });
 
       const entries = (await c.log()).length;
+
+      // The end of an 8-hour session with 500 scores: status reads (and checks) the whole score log.
+      const script = `${resultDir}/make_score_log.py`;
+      await target.writeFile(script, fs.readFileSync(path.join(__dirname, 'make_score_log.py')), 0o644);
+      const made = await target.exec(`${shellQuote(python)} ${shellQuote(script)} ${shellQuote(`${runnerHome}/runner.py`)} ${shellQuote(runnerHome)} ${LONG_SESSION_ENTRIES} 7.5`);
+      if (made.code !== 0) throw new Error(`Writing the ${LONG_SESSION_ENTRIES}-entry score log failed: ${made.stderr || made.stdout}`);
+      log(`ssh: runner status with a ${LONG_SESSION_ENTRIES}-entry log ${reps.status}× against python3 -c pass`);
+      const longStatus = await interleaved(reps.status, {
+        client: () => c.status(),
+        python: () => target!.exec('python3 -c pass'),
+      });
       return [
         makeFigure('score-vs-mux', m('"Score now" to the entry, no-op scorer, session client over SSH', score.client!), {
           baseline: m('same scorer, OpenSSH multiplexed exec (ControlMaster)', score.mux!),
@@ -166,6 +179,10 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
           baseline: m('`python3 -c pass` on the VM, same connection', status.python!),
           target: { kind: 'ratio', max: 2 },
           details: { python: `${python} ${pythonVersion}` },
+        }),
+        makeFigure('status-500', m(`runner status through the session client (log of ${LONG_SESSION_ENTRIES} entries: the end of an 8-hour session)`, longStatus.client!), {
+          baseline: m('`python3 -c pass` on the VM, same connection', longStatus.python!),
+          target: { kind: 'ratio', max: 2 },
         }),
       ];
     } finally {

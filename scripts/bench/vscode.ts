@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/core/logger';
 import { SessionClient } from '../../src/core/sessionClient';
 import { SshTarget } from '../../src/core/ssh/sshTarget';
 import { shellQuote } from '../../src/core/target';
-import { openWorkbench, runCommand, startCodeServerWithVsix, webviewFrame } from '../../test/ui/harness';
+import { openWorkbench, runCommand, startCodeServerWithVsix, stopAll, webviewFrame } from '../../test/ui/harness';
 import { resetUserHome, startSshd, type Sshd } from '../../test/support/sshd';
 import * as cs from '../codeServer.mjs';
 import { makeFigure, summarize, type Figure } from './figures';
@@ -110,6 +110,7 @@ async function measureActivation(reps: number, log: (line: string) => void): Pro
     }
   } finally {
     await ws.stop();
+    await stopAll(); // the harness's browser, which would otherwise keep this process alive
   }
   return times;
 }
