@@ -158,10 +158,7 @@ export class SessionClient {
     }
     const solutionDir = `${home}/rebench/${this.options.environmentId}`;
     // setup answers with the status, which also serves as the first clock-offset sample.
-    const sent = Date.now();
-    const status = await this.runJson(['setup', '--environment', this.options.environmentId, '--solution-dir', solutionDir], statusSchema, 'setup');
-    this.clock.add(measureOffset(sent, Date.now(), Date.parse(status.now)));
-    return status;
+    return (await this.timedStatus(['setup', '--environment', this.options.environmentId, '--solution-dir', solutionDir], 'setup')).status;
   }
 
   async home(): Promise<string> {
@@ -171,8 +168,13 @@ export class SessionClient {
 
   /** The status and a fresh clock-offset sample. */
   async status(): Promise<TimedStatus> {
+    return this.timedStatus(['status'], 'status');
+  }
+
+  /** Runs a command that answers with the status, and takes the round trip as a clock-offset sample. */
+  private async timedStatus(args: string[], what: string): Promise<TimedStatus> {
     const sent = Date.now();
-    const status = await this.runJson(['status'], statusSchema, 'status');
+    const status = await this.runJson(args, statusSchema, what);
     const offset = measureOffset(sent, Date.now(), Date.parse(status.now));
     this.clock.add(offset);
     return { status, offset };
