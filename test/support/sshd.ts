@@ -82,7 +82,9 @@ export function loginUser(): { user: string; home: string } {
 export function resetUserHome(extra: string[] = []): void {
   const { home } = loginUser();
   for (const rel of ['.rebench', 'rebench', ...extra]) {
-    fs.rmSync(path.join(home, rel), { recursive: true, force: true });
+    // A scoring job of the test before may still be writing its last files there (jobs outlive the
+    // connection by design): a folder that fills again while it is removed is tried again.
+    fs.rmSync(path.join(home, rel), { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 
