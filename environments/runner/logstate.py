@@ -63,24 +63,30 @@ def _checkpoint_problem(cp):
     return None
 
 
+def _ends_at_checkpoint(data, cp):
+    """Whether data (bytes of the log that end where the checkpoint ends) ends with the checkpoint's last
+    entry: a complete line with the checkpoint's last hash and index."""
+    if not data.endswith(b"\n"):
+        return False
+    body = data[:-1]
+    obj = parse_line(body[body.rfind(b"\n") + 1:])
+    return isinstance(obj, dict) and obj.get("hash") == cp["last_hash"] and (
+        not isinstance(obj.get("index"), int) or obj["index"] == cp["next_index"] - 1)
+
+
+def _same_log(cp, session, direction):
+    return cp.get("session_started_at") == session["started_at"] and cp.get("direction") == direction
+
+
 def _still_valid(path, cp, session, direction, size):
     """Whether the checkpoint describes this log: same session and direction, the log no shorter, and the
     line that ends where the checkpoint ends has the checkpoint's last hash."""
-    if cp.get("session_started_at") != (session["started_at"] if session else None):
-        return False
-    if cp.get("direction") != direction or cp["size"] > size:
+    if not _same_log(cp, session, direction) or cp["size"] > size:
         return False
     if cp["size"] == 0:
         return cp["next_index"] == 0 and cp["last_hash"] == _empty(session, direction)["last_hash"]
     start = max(0, cp["size"] - LAST_LINE_WINDOW)
-    window = read_from(path, start, cp["size"] - start)
-    if not window.endswith(b"\n"):
-        return False
-    body = window[:-1]
-    line = body[body.rfind(b"\n") + 1:]
-    obj = parse_line(line)
-    return isinstance(obj, dict) and obj.get("hash") == cp["last_hash"] and (
-        not isinstance(obj.get("index"), int) or obj["index"] == cp["next_index"] - 1)
+    return _ends_at_checkpoint(read_from(path, start, cp["size"] - start), cp)
 
 
 def _take(cp, direction):
@@ -155,23 +161,60 @@ def log_summary(ctx, session, scoring):
     return LogSummary(new)
 
 
-def checkpoint_after_append(ctx, session):
-    """For append_entry: the checkpoint of the whole log it has just checked and extended by one entry."""
-    try:
-        direction = ctx.manifest["scoring"]["direction"]
-    except Exception:
+class AppendCheckpoint(object):
+    """The checkpoint as append_entry uses it: start(data) is the checkpoint that describes the first bytes of
+    the log read under the lock (or None: check every line), written(...) moves it past the new entry."""
+
+    def __init__(self, ctx, session, direction):
+        self.ctx = ctx
+        self.session = session
+        self.direction = direction
+        self.base = None
+
+    def start(self, data):
+        path = self.ctx.state_path(CHECKPOINT_FILE)
+        try:
+            mtime_ns = os.stat(self.ctx.state_path(LOG_FILE)).st_mtime_ns
+        except OSError:
+            mtime_ns = None
+        self.base = None
+        for cp in (_memory.get(path), "file"):
+            if cp == "file":
+                cp = read_state_file(path, None, _checkpoint_problem)
+            if cp is not None and self._describes(cp, data, mtime_ns):
+                self.base = cp
+                return cp
         return None
 
-    def written(scan, entry, fd):
+    def _describes(self, cp, data, mtime_ns):
+        size = cp["size"]
+        if not _same_log(cp, self.session, self.direction) or size > len(data) or cp.get("torn"):
+            return False
+        if size == len(data) and cp.get("mtime_ns") != mtime_ns:
+            return False  # rewritten in place: check every line
+        if size == 0:
+            return cp["next_index"] == 0 and cp["last_hash"] == _empty(self.session, self.direction)["last_hash"]
+        return _ends_at_checkpoint(data[max(0, size - LAST_LINE_WINDOW):size], cp)
+
+    def written(self, scan, entry, fd):
         if scan.torn is not None:
             return  # the next status reads the log again
-        cp = _empty(session, direction)
-        take = _take(cp, direction)
+        base = self.base or _empty(self.session, self.direction)
+        cp = dict(base)
+        take = _take(cp, self.direction)
         for e in scan.entries:
             take(e)
         take(entry)
         st = os.fstat(fd)
         cp.update(size=st.st_size, mtime_ns=st.st_mtime_ns, last_hash=entry["hash"], next_index=entry["index"] + 1,
-                  count=len(scan.entries) + 1, first_bad=scan.first_bad, reason=scan.reason)
-        _save(ctx, cp)
-    return written
+                  count=base["count"] + scan.count + 1, first_bad=scan.first_bad, reason=scan.reason)
+        _save(self.ctx, cp)
+
+
+def checkpoint_after_append(ctx, session):
+    """For append_entry: the checkpoint to start from and to move past the new entry (None without a manifest)."""
+    try:
+        direction = ctx.manifest["scoring"]["direction"]
+    except Exception:
+        return None
+    return AppendCheckpoint(ctx, session, direction)

@@ -190,3 +190,119 @@ class StatusCheckpoint(RunnerTest):
         status = h.last("status")[1]
         self.assertEqual(status["entries"], 1)
         self.assertEqual(status["counted"]["score"], 4.0)
+
+
+class CheckpointedAppend(RunnerTest):
+    """An append checks only the lines after the status checkpoint, and gives what a full scan would."""
+
+    def setUp(self):
+        RunnerTest.setUp(self)
+        from runner.logstate import _memory, checkpoint_after_append
+        self.memory = _memory
+        self.checkpoint = checkpoint_after_append
+        self.h = self.home()
+        self.h.last("start")
+        self.ctx = self.h.context()
+        self.session = load_session(self.ctx)
+
+    def append(self, job_id, **kw):
+        return append_entry(self.ctx, self.session, fields(job_id, **kw), self.checkpoint(self.ctx, self.session))
+
+    def checked_lines(self, job_id):
+        """The number of log lines the append of job_id checks against the contract, and its entry."""
+        import runner.scorelog as scorelog
+        real = scorelog.entry_problem
+        calls = []
+
+        def counting(obj):
+            calls.append(obj)
+            return real(obj)
+
+        scorelog.entry_problem = counting
+        try:
+            entry = self.append(job_id)
+        finally:
+            scorelog.entry_problem = real
+        return len(calls), entry
+
+    def test_an_append_after_many_entries_checks_only_the_new_lines(self):
+        for i in range(60):
+            self.append("j-%d" % i, score=float(i))
+        checked, entry = self.checked_lines("j-new")
+        self.assertEqual(entry["index"], 60)
+        self.assertLessEqual(checked, 2)  # the new entry itself; never the 60 before it
+        self.memory.clear()
+        os.remove(self.h.state("log-checkpoint.json"))
+        checked, entry = self.checked_lines("j-after-loss")
+        self.assertGreaterEqual(checked, 61)  # no checkpoint: every line is checked again
+        self.assertEqual(entry["index"], 61)
+        scan = scan_log(self.ctx, self.session)
+        self.assertTrue(scan.intact, scan.reason)
+        self.assertEqual(len(scan.entries), 62)
+
+    def test_a_job_with_an_entry_before_the_checkpoint_gets_no_second_one(self):
+        first = self.append("j-a")
+        for i in range(5):
+            self.append("j-%d" % i)
+        again = self.append("j-a", score=5.0)
+        self.assertEqual(again, first)
+        self.assertEqual(len(self.h.log_lines()), 6)
+        # an id found inside another id or in a message is not that job's entry
+        self.append("k-10", score=2.0)
+        f = fields("k-20")
+        f["message"] = "compare with k-2"
+        append_entry(self.ctx, self.session, f, self.checkpoint(self.ctx, self.session))
+        self.append("j-c")
+        one = self.append("k-1", score=9.0)
+        two = self.append("k-2", score=8.0)
+        self.assertEqual([one["index"], two["index"], one["score"], two["score"]], [9, 10, 9.0, 8.0])
+
+    def test_the_checkpoint_moves_past_each_entry_as_a_full_scan_would_count(self):
+        for i, score in enumerate([3.0, None, 7.0]):
+            self.append("j-%d" % i, score=score)
+        with open(self.h.state("log-checkpoint.json")) as f:
+            cp = json.load(f)
+        scan = scan_log(self.ctx, self.session)
+        self.assertEqual(cp["count"], len(scan.entries))
+        self.assertEqual(cp["size"], os.path.getsize(self.h.state("score.log.jsonl")))
+        self.assertEqual(cp["best"]["score"], 7.0)
+        self.assertEqual(cp["last_hash"], scan.last_hash)
+
+    def test_a_log_rewritten_in_place_is_checked_again_from_its_first_line(self):
+        for i, score in enumerate([3.0, 7.0, 5.0]):
+            self.append("j-%d" % i, score=score)
+        path = self.h.state("score.log.jsonl")
+        data = open(path, "rb").read().replace(b'"score":7.0', b'"score":8.0')
+        with open(path, "wb") as f:
+            f.write(data)
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+        self.append("j-3")
+        with open(self.h.state("log-checkpoint.json")) as f:
+            cp = json.load(f)
+        self.assertEqual(cp["first_bad"], 1)
+        self.assertFalse(self.h.last("status")[1]["log_intact"])
+
+    def test_a_checkpoint_of_another_log_is_not_used(self):
+        for i in range(3):
+            self.append("j-%d" % i)
+        path = self.h.state("score.log.jsonl")
+        lines = open(path, "rb").read().split(b"\n")
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines[:1] + lines[2:]))  # the middle entry deleted: the log is shorter
+        entry = self.append("j-3")
+        self.assertEqual(entry["index"], 2)  # counted from the lines there are, not from the checkpoint
+        self.assertFalse(scan_log(self.ctx, self.session).intact)
+
+    def test_a_torn_copy_of_an_entry_already_before_the_checkpoint_is_not_taken_as_an_entry(self):
+        first = self.append("j-a")
+        self.append("j-b")
+        path = self.h.state("score.log.jsonl")
+        last = json.loads(self.h.log_lines()[-1])
+        dup = dict(first, index=last["index"] + 1, prev_hash=last["hash"])
+        dup["hash"] = entry_hash(dup)
+        with open(path, "ab") as f:
+            f.write(canonical_json(dup).encode())  # no newline: torn
+        entry = self.append("j-c")
+        self.assertEqual(entry["index"], 3)
+        self.assertEqual(entry["prev_hash"], last["hash"])
