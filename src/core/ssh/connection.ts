@@ -236,6 +236,7 @@ async function connectHop(hop: SshHop, stream: Duplex | undefined, s: Connection
       if (settled) return;
       settled = true;
       timer.clear();
+      if (sock) acknowledgePromptly(client, sock);
       resolve(client);
     });
     client.on('error', (err: Error & { level?: string; code?: unknown }) => {
@@ -280,6 +281,30 @@ async function connectHop(hop: SshHop, stream: Duplex | undefined, s: Connection
       fail(new SshError('config', `Cannot connect to ${label}: ${e instanceof Error ? e.message : String(e)}`, false));
     }
   });
+}
+
+/** How many of the server's first packets after login are answered at once, and for how long after it. */
+const PROMPT_ACKS = 3;
+const PROMPT_ACK_WINDOW_MS = 2000;
+
+/**
+ * Right after login, OpenSSH sends its host keys and then the answer to the first channel request as two small
+ * packets, and its socket holds the second (Nagle) until this side acknowledges the first. With nothing to send,
+ * this side's kernel delays that acknowledgement (40 ms on Linux, up to 200 ms elsewhere), so opening the first
+ * command waited that long on every connection. A keepalive request sent as each of the first packets arrives
+ * carries the acknowledgement at once. ssh2 has no public call for it: its keepalive's own (the server answers
+ * each with a failure, which ssh2 ignores when no global request of ours is waiting, and this client sends none).
+ */
+function acknowledgePromptly(client: Client, sock: net.Socket): void {
+  const proto = (client as unknown as { _protocol?: { ping?: () => void } })._protocol;
+  if (typeof proto?.ping !== 'function') return;
+  const until = Date.now() + PROMPT_ACK_WINDOW_MS;
+  let left = PROMPT_ACKS;
+  const onData = () => {
+    if (--left <= 0 || Date.now() > until) sock.off('data', onData);
+    if (Date.now() <= until && sock.writable) proto.ping!();
+  };
+  sock.on('data', onData);
 }
 
 function classify(err: Error & { level?: string; code?: unknown }, label: string): SshError {
