@@ -162,9 +162,9 @@ def after_end(ctx):
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        from .jobs import _close_fds_except
+        from .jobs import close_fds_except
 
-        _close_fds_except(())
+        close_fds_except(())
         wait_s = ctx.manifest["scoring"]["timeout_s"] + 120
         record_aggregate(ctx, wait_s)
         code = 0

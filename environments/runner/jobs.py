@@ -6,6 +6,7 @@ scorer's result file), outcome.json (the finished fields) and entry.json (the lo
 step can be redone after a crash, and a damaged record is set aside and recovered from.
 """
 
+import gc
 import os
 import signal
 import sys
@@ -131,42 +132,73 @@ def create_job(ctx, kind, clock, submission=None):
 
 # Read ends of the pipes of jobs this process started (job_id -> fd): end of file means the job has ended.
 job_done_pipes = {}
+# A job process `serve` made ahead of time (standby.Standby), taken by the next job instead of a fork.
+standbys = []
 
 
 def spawn_job(ctx, job, lock_fd, run_job):
     """Starts the detached job process; it inherits the score lock and holds it until the entry is written.
 
     The job is a fork of this runner, not a new interpreter: it starts at once instead of paying Python's
-    start-up again, which the participant would wait for on every Score now. It runs in a session of its
-    own, so it survives the SSH channel and the caller's terminal. It holds the write end of a pipe whose
-    read end stays here, so that a follower in this process learns the moment the job has ended.
+    start-up again, which the participant would wait for on every Score now. Under `serve` a fork made
+    ahead of time takes the job when there is one. It runs in a session of its own, so it survives the SSH
+    channel and the caller's terminal. It holds the write end of a pipe whose read end stays here, so that a
+    follower in this process learns the moment the job has ended.
     """
     jdir = ctx.job_dir(job["job_id"])
     log_fd = os.open(os.path.join(jdir, "runner.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        done_r, done_w = os.pipe()
-    except OSError:
+        while standbys:
+            handed = standbys.pop().hand_over(job["job_id"], lock_fd, log_fd)
+            if handed is not None:
+                pid, done_r = handed
+                break
+        else:
+            pid, done_r = fork_job_process(ctx, job["job_id"], lock_fd, log_fd, run_job)
+    finally:
         os.close(log_fd)
-        raise
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        pid = os.fork()
-    except OSError:
-        for fd in (log_fd, done_r, done_w):
-            os.close(fd)
-        raise
-    if pid == 0:
-        _job_process(ctx, job["job_id"], lock_fd, log_fd, done_w, run_job)  # never returns
-    os.close(log_fd)
-    os.close(done_w)
     job_done_pipes[job["job_id"]] = done_r
     job["pid"] = pid
     write_json_atomic(os.path.join(jdir, "job.json"), job, sync=False)  # the pid only helps people looking
     return job
 
 
-def _close_fds_except(keep):
+def fork_job_process(ctx, job_id, lock_fd, log_fd, run_job):
+    """Forks the job process now: (its pid, the read end of its done pipe)."""
+    done_r, done_w = os.pipe()
+    try:
+        pid = fork_frozen()
+    except OSError:
+        os.close(done_r)
+        os.close(done_w)
+        raise
+    if pid == 0:
+        try:
+            os.setsid()
+            become_job(ctx, job_id, lock_fd, log_fd, done_w, run_job)
+        finally:
+            os._exit(EXIT_CODES["internal"])
+    os.close(done_w)
+    return pid, done_r
+
+
+def fork_frozen():
+    """os.fork, with the objects there are now frozen for the fork: the collector leaves them be in the child,
+    so that it does not copy every page of this process by walking them (the copy on write of a fork)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    try:
+        pid = os.fork()
+    except BaseException:
+        gc.unfreeze()
+        raise
+    if pid != 0:
+        gc.unfreeze()
+    return pid
+
+
+def close_fds_except(keep):
     """Closes every file descriptor from 3 up but those in keep."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
@@ -180,18 +212,17 @@ def _close_fds_except(keep):
                 pass
 
 
-def _job_process(ctx, job_id, lock_fd, log_fd, done_fd, run_job):
-    """The forked job process: runs the job with its output in runner.log, then exits."""
+def become_job(ctx, job_id, lock_fd, log_fd, done_fd, run_job):
+    """The job process (in a session of its own): runs the job with its output in runner.log, then exits."""
     code = EXIT_CODES["internal"]
     try:
-        os.setsid()
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(log_fd, 2)
         # Nothing else of the caller's may stay open: the session lock would stay taken, and the SSH
         # channel would stay open until the job ends.
-        _close_fds_except((lock_fd, done_fd))
+        close_fds_except((lock_fd, done_fd))
         os.chdir(ctx.state_dir)
         code = run_job(ctx, job_id, lock_fd) or 0
     except RunnerError as e:

@@ -14,6 +14,7 @@ channel, and a channel that closes loses nothing. One thread: jobs are forks of 
 import errno
 import json
 import os
+import sys
 import time
 
 from .cli import run_command
@@ -335,16 +336,31 @@ class Channel(object):
                 if follower.done_fd is not None and follower.done_fd in ready:
                     follower.job_ended()
             self.step_followers()
+            if preloaded and not self.followers:
+                self.standby_ready()
             now = time.monotonic()
             if now - self.last_watch >= WATCH_EVERY_S:
                 self.last_watch = now
                 self.watch()
                 self.reap()
+        self.standby_dropped()
         return 0
+
+    def standby_ready(self):
+        """A job process waiting for the next Score now (standby.py), made while nothing else runs here."""
+        from . import standby
+        from .commands import run_job
+
+        standby.keep_one_ready(lambda: Context(self.home, True), run_job)
+
+    def standby_dropped(self):
+        standby = sys.modules.get(__package__ + ".standby")  # there only once one was made
+        if standby is not None:
+            standby.drop()  # it would end anyway when this process does (end of file on its socket)
 
 
 def preload():
-    from . import commands, follow, scoring  # noqa: F401
+    from . import commands, follow, scoring, snapshots, standby  # noqa: F401
     import select as _select, shutil as _shutil, subprocess as _subprocess, traceback as _traceback  # noqa: F401,E401
 
 

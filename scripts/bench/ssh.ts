@@ -18,6 +18,8 @@ export const NOOP_SOURCE = path.join(repo, 'test/fixtures/environments', NOOP_EN
 export const RUNNER_SOURCE = path.join(repo, 'environments/runner.pyz');
 /** Score log entries at the end of the simulated 8-hour session. */
 const LONG_SESSION_ENTRIES = 500;
+/** The pause before each timed Score now and each of its baselines (clicks are seconds apart). */
+const SCORE_SETTLE_MS = 250;
 /** The long and the short log of the status-against-log-length figure. */
 const HUGE_LOG_ENTRIES = 10_000;
 const SHORT_LOG_ENTRIES = 10;
@@ -55,12 +57,17 @@ export function run(file: string, args: readonly string[]): Promise<string> {
   });
 }
 
-/** Times each of several operations `reps` times, taking turns, so that load from elsewhere hits them alike. */
-export async function interleaved(reps: number, ops: Record<string, () => Promise<unknown>>, warmup = 2): Promise<Record<string, number[]>> {
+/**
+ * Times each of several operations `reps` times, taking turns, so that load from elsewhere hits them alike.
+ * With settleMs, each starts after that long a pause, as clicks seconds apart do: what one leaves running in the
+ * background when it is done (the runner prepares for the next Score now) then does not land on the next.
+ */
+export async function interleaved(reps: number, ops: Record<string, () => Promise<unknown>>, warmup = 2, settleMs = 0): Promise<Record<string, number[]>> {
   const samples: Record<string, number[]> = {};
   for (const name of Object.keys(ops)) samples[name] = [];
   for (let i = -warmup; i < reps; i++) {
     for (const [name, op] of Object.entries(ops)) {
+      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       const t = performance.now();
       await op();
       const ms = performance.now() - t;
@@ -171,14 +178,19 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
       let score = none;
       if (want('score-vs-mux') || want('score-vs-fresh')) {
         log(`ssh: Score now ${reps.score}× against the scorer by multiplexed and fresh ssh`);
-        score = await interleaved(reps.score, {
-          client: async () => {
-            const entry = await c.score();
-            if (entry.score !== 1) throw new Error(`The no-op scorer's entry has score ${entry.score}: ${entry.message}`);
+        score = await interleaved(
+          reps.score,
+          {
+            client: async () => {
+              const entry = await c.score();
+              if (entry.score !== 1) throw new Error(`The no-op scorer's entry has score ${entry.score}: ${entry.message}`);
+            },
+            mux: () => muxSsh(scorerCommand),
+            fresh: () => ssh(scorerCommand),
           },
-          mux: () => muxSsh(scorerCommand),
-          fresh: () => ssh(scorerCommand),
-        });
+          2,
+          SCORE_SETTLE_MS,
+        );
       }
 
       let roundTrip = none;

@@ -4,6 +4,7 @@ channel as on the command line. The channel runs as a real process on pipes."""
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -173,3 +174,112 @@ class Serve(RunnerTest):
         self.assertEqual(c.reply(9)["error"]["code"], "usage")
         self.assertEqual(c.reply(10)["exit_code"], 0)
         self.assertTrue(any(o.get("event", {}).get("type") == "error" for o in c.seen))
+
+
+def children_of(pid):
+    """The living (not zombie) child processes of pid."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def until(predicate, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+class Standby(RunnerTest):
+    """serve keeps a job process ready (forked while idle) and hands it the next Score now."""
+
+    def setUp(self):
+        RunnerTest.setUp(self)
+        from runner import common
+        common.set_clock(None)
+        self.h = self.home()
+        self.h.write_solution("score.txt", "5")
+        self.channel = Channel(self.h.home)
+        self.channel.send({"id": 1, "command": "start"})
+        self.channel.reply(1)
+
+    def tearDown(self):
+        if self.channel.proc.poll() is None:
+            self.channel.close()
+        RunnerTest.tearDown(self)
+
+    def waiting(self):
+        return until(lambda: children_of(self.channel.proc.pid), "the standby job process")
+
+    def score(self, rid):
+        c = self.channel
+        c.send({"id": rid, "command": "score", "args": {"follow": True}})
+        job = c.read_until(lambda o: o.get("id") == rid and o.get("event", {}).get("type") == "job")["event"]
+        done = c.reply(rid)
+        self.assertEqual(done["exit_code"], 0, done)
+        with open(os.path.join(self.h.state("jobs"), job["job_id"], "job.json")) as f:
+            job["pid"] = json.load(f)["pid"]
+        return job, done["result"]["entry"]
+
+    def test_the_next_score_runs_in_the_process_made_ahead_and_another_is_made_for_the_one_after(self):
+        first = self.waiting()
+        self.assertEqual(len(first), 1, "one standby")
+        job, entry = self.score(2)
+        self.assertEqual(job["pid"], first[0], "the job ran in the standby")
+        self.assertEqual(entry["score"], 5.0)
+        second = until(lambda: [p for p in children_of(self.channel.proc.pid) if p != first[0]], "the next standby")
+        job, entry = self.score(3)
+        self.assertEqual(job["pid"], second[0])
+        self.assertEqual(entry["index"], 1)
+        self.assertEqual(len(self.h.log_lines()), 2)
+
+    def test_a_standby_that_was_killed_is_skipped_and_the_job_is_forked_at_once(self):
+        standby = self.waiting()[0]
+        os.kill(standby, signal.SIGKILL)
+        until(lambda: not alive(standby), "the standby to die")
+        job, entry = self.score(2)
+        self.assertNotEqual(job["pid"], standby)
+        self.assertEqual(entry["score"], 5.0)
+        self.assertEqual(len(self.h.log_lines()), 1)
+
+    def test_the_standby_ends_with_the_channel_and_never_keeps_it_open(self):
+        standby = self.waiting()[0]
+        with open("/proc/%d/stat" % standby) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        self.assertEqual(int(fields[3]), standby, "in a session of its own")
+        channel = set(os.readlink("/proc/%d/fd/%d" % (self.channel.proc.pid, fd)) for fd in (0, 1, 2))
+
+        def lets_go_of_the_channel():
+            theirs = set(os.readlink("/proc/%d/fd/%s" % (standby, fd)) for fd in os.listdir("/proc/%d/fd" % standby))
+            return not (channel & theirs)
+        until(lets_go_of_the_channel, "the standby to close the channel's pipes")
+        self.assertEqual(self.channel.close(), 0)
+        until(lambda: not alive(standby), "the standby to end with its channel")
+
+    def test_the_standby_ends_when_serve_is_killed_and_the_session_is_untouched(self):
+        standby = self.waiting()[0]
+        self.channel.proc.kill()
+        self.channel.proc.wait()
+        until(lambda: not alive(standby), "the standby to end")
+        self.assertEqual(self.h.log_lines(), [])
+        self.assertEqual(os.listdir(self.h.state("jobs")) if os.path.isdir(self.h.state("jobs")) else [], [])
