@@ -93,8 +93,12 @@ export class Session {
 
   private async doRefresh(known?: RunnerStatus): Promise<void> {
     const status = known ?? (await this.client.status()).status;
-    this.status = status;
     await this.fetchNewEntries();
+    // A status read before the job's entry arrived (by a refresh that was under way when the entry came)
+    // must not bring the finished job back as running, nor close Score now again, not even for a moment:
+    // it is taken only with the log read after it, and without the job once the job's entry is there.
+    const running = status.job && !this.entries.some((e) => e.job_id === status.job?.job_id) ? status.job : null;
+    this.status = running === null && status.job ? { ...status, job: null } : status;
     if (!status.log_intact) {
       // Verified on every refresh while broken, so the reason always names the current first bad entry.
       const verdict = await this.client.verify();
@@ -105,11 +109,7 @@ export class Session {
     } else {
       this.logProblem = null;
     }
-    // A status read before the job's entry arrived (by a refresh that was under way when the entry came)
-    // must not bring the finished job back as running, nor close Score now again.
-    const running = status.job && !this.entries.some((e) => e.job_id === status.job?.job_id) ? status.job : null;
-    if (running === null && status.job) this.status = { ...status, job: null };
-    if (running && this.job?.jobId !== running.job_id) {
+    if (running && this.job?.jobId !== running.job_id && !this.entries.some((e) => e.job_id === running.job_id)) {
       this.job = { jobId: running.job_id, startedIso: running.started_at, output: '', offset: 0, following: false };
     }
     if (running === null && this.job && !this.job.following) this.job = undefined;
