@@ -22,6 +22,10 @@ import sys
 HOME = "/etc/rebench"
 RUNNER = "/usr/local/bin/rebench-runner"
 SUDOERS = "/etc/sudoers.d/rebench"
+SOLUTION_SUDOERS = SUDOERS + "-solution"  # the scoring user's rule: start python as the solution user
+SANDBOX = HOME + "/sandbox.json"  # who runs the participant's code for scorers that run it
+SCORER_SECRET = HOME + "/scorer-secret"
+SOLUTION_USER = "rebench-solution"  # provision-protected.sh's default
 STARTING_SCORE = HOME + "/starting-score.json"
 # The measurement's own runner home: the scoring user's, outside the protected state, removed afterwards.
 SCRATCH_PARENT = "/var/lib/rebench-prepare"
@@ -153,6 +157,19 @@ def read_json(path):
         return {"unreadable": "%s: %s" % (type(e).__name__, e)}
 
 
+def sudo_rules(path):
+    """Owner, mode and the rules (lines that are neither blank nor comments) of a sudoers file, or None."""
+    info = describe(path)
+    if info is None:
+        return None
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            rules = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    except OSError as e:
+        rules = ["(unreadable: %s)" % e]
+    return dict(info, rules=rules)
+
+
 def first_line_and_body_hash(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -190,7 +207,17 @@ def cmd_inspect(args):
         "participant_check": None,
         "starting_score": read_json(STARTING_SCORE),
         "scratch": os.path.isdir(SCRATCH),
+        "solution_user": user_info(args.get("solution_user") or SOLUTION_USER),
+        "sandbox": None,
+        "scorer_secret": None,
+        "solution_sudoers": sudo_rules(SOLUTION_SUDOERS),
     }
+    info = describe(SANDBOX)
+    if info is not None:
+        out["sandbox"] = dict(info, config=read_json(SANDBOX) if info["kind"] == "file" else None)
+    info = describe(SCORER_SECRET)
+    if info is not None:  # its size only: the secret itself never leaves the VM
+        out["scorer_secret"] = dict(info, bytes=os.lstat(SCORER_SECRET).st_size)
     try:
         with open("/etc/sudoers", "r", encoding="utf-8", errors="replace") as f:
             out["sudoers_includes_dir"] = any(
@@ -219,12 +246,7 @@ def cmd_inspect(args):
             readable = code == 0
         out["solution"] = {"path": solution_dir, "info": info, "scorer_can_read": readable}
     if os.path.exists(SUDOERS):
-        try:
-            with open(SUDOERS, "r", encoding="utf-8", errors="replace") as f:
-                rules = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as e:
-            rules = ["(unreadable: %s)" % e]
-        out["sudoers"] = dict(describe(SUDOERS), rules=rules)
+        out["sudoers"] = sudo_rules(SUDOERS)
         if out["participant"] and out["runner"] and which("runuser"):
             code, stdout, stderr = run(["runuser", "-u", participant, "--", "sudo", "-n", RUNNER, "status", "--json"])
             check = {"code": code, "mode": None, "environment": None, "error": None}

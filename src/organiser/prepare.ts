@@ -40,6 +40,7 @@ import {
   PrepareError,
   type PresentedKey,
   PROTECTED_HOME,
+  SOLUTION_USER,
   STARTING_SCORE_FILE,
   type StartingScore,
   startingScoreOf,
@@ -667,7 +668,13 @@ async function inspect(remote: Remote, e: Expected): Promise<Inspection> {
   const reply = await vmCommand(
     remote,
     'inspect',
-    { environment: e.environmentId, participant: e.participant, scoring_user: e.scoringUser, solution_dir: e.solutionDir ?? null },
+    {
+      environment: e.environmentId,
+      participant: e.participant,
+      scoring_user: e.scoringUser,
+      solution_dir: e.solutionDir ?? null,
+      solution_user: SOLUTION_USER,
+    },
     'inspect',
     'inspecting the VM',
   );

@@ -13,6 +13,13 @@ export const INSTALLED_RUNNER = '/usr/local/bin/rebench-runner';
 export const SUDOERS_FILE = '/etc/sudoers.d/rebench';
 export const STARTING_SCORE_FILE = `${PROTECTED_HOME}/starting-score.json`;
 export const DEFAULT_SCORING_USER = 'rebench-scorer';
+/** The user that runs the participant's code for scorers that run it (provision-protected.sh's default). */
+export const SOLUTION_USER = 'rebench-solution';
+export const SANDBOX_FILE = `${PROTECTED_HOME}/sandbox.json`;
+export const SCORER_SECRET_FILE = `${PROTECTED_HOME}/scorer-secret`;
+export const SOLUTION_SUDOERS_FILE = `${SUDOERS_FILE}-solution`;
+/** The fewest bytes of a scorer secret that scorers accept (compute-forecast's score.py). */
+export const SCORER_SECRET_MIN_BYTES = 16;
 /** The same rule as provision-protected.sh's. */
 export const VM_USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
@@ -71,6 +78,10 @@ export const inspectionSchema = z.object({
     .nullable(),
   starting_score: z.unknown().nullable(),
   scratch: z.boolean(),
+  solution_user: userInfo,
+  sandbox: z.object({ owner: z.string(), mode: z.string(), kind: z.string(), config: z.unknown().nullable() }).nullable(),
+  scorer_secret: z.object({ owner: z.string(), mode: z.string(), kind: z.string(), bytes: z.number().int() }).nullable(),
+  solution_sudoers: z.object({ owner: z.string(), mode: z.string(), kind: z.string(), rules: z.array(z.string()) }).nullable(),
 });
 export type Inspection = z.infer<typeof inspectionSchema>;
 
@@ -141,6 +152,17 @@ export interface Assessment {
 /** The expected sudo rule's lines, as provision-protected.sh writes them. */
 export function expectedSudoRules(participant: string): string[] {
   return [`Defaults!${INSTALLED_RUNNER} !requiretty`, `${participant} ALL=(root) NOPASSWD: ${INSTALLED_RUNNER}`];
+}
+
+/** The scoring user's sudo rule, as provision-protected.sh writes it: start `python` as the solution user, nothing else. */
+export function expectedSolutionSudoRules(scoringUser: string, python: string): string[] {
+  return [`Defaults:${scoringUser} !requiretty, !use_pty`, `${scoringUser} ALL=(${SOLUTION_USER}) NOPASSWD: ${python}`];
+}
+
+/** The interpreter of the installed runner's first line ("#!/usr/bin/python3 -I"), which provisioning also names in sandbox.json and the scorer's sudo rule. */
+export function runnerPython(inspection: Inspection): string | undefined {
+  const m = inspection.runner?.first_line.match(/^#!(\/\S+)/);
+  return m ? m[1] : undefined;
 }
 
 export function solutionDirOf(inspection: Inspection, expected: Expected): string | undefined {
@@ -217,6 +239,25 @@ export function assess(inspection: Inspection, expected: Expected): Assessment {
         `The participant "${expected.participant}" is in the group "${s.group}" of the scoring user "${expected.scoringUser}", so they could read the hidden scorer data. Pick another --scoring-user, or take ${expected.participant} out of that group.`,
       );
     }
+  }
+  const su = inspection.solution_user;
+  if (su) {
+    if (su.uid === 0)
+      blockers.push(
+        `The solution user "${SOLUTION_USER}" on the VM is root (uid 0); it runs the participant's code for scorers, so it must be an ordinary user. Remove it (userdel ${SOLUTION_USER}) and run prepare again: provisioning creates it.`,
+      );
+    if (s && su.groups.includes(s.group))
+      blockers.push(
+        `The solution user "${SOLUTION_USER}" is in the group "${s.group}" of the scoring user, so the participant's code could read the hidden scorer data. Take it out of that group (gpasswd -d ${SOLUTION_USER} ${s.group}) and run prepare again.`,
+      );
+  }
+  if ([expected.participant, expected.scoringUser].includes(SOLUTION_USER))
+    blockers.push(`"${SOLUTION_USER}" runs the participant's code for scorers; it cannot also be the participant or the scoring user. Pick another user.`);
+  const secret = inspection.scorer_secret;
+  if (secret && (secret.kind !== 'file' || secret.bytes < SCORER_SECRET_MIN_BYTES)) {
+    blockers.push(
+      `The scorer secret ${SCORER_SECRET_FILE} on the VM is ${secret.kind !== 'file' ? `a ${secret.kind}, not a file` : `${secret.bytes} bytes long; scorers need at least ${SCORER_SECRET_MIN_BYTES}`}. Remove it (provisioning makes a new random one) and run prepare again; a session already started would then get other hidden seeds.`,
+    );
   }
   const session = inspection.session;
   if (session && session.environment !== expected.environmentId) {
@@ -303,6 +344,52 @@ export function assess(inspection: Inspection, expected: Expected): Assessment {
     !!sudo && sudo.owner === 'root:root' && sudo.mode === '0440' && sameJson(sudo.rules, expectedSudoRules(expected.participant)),
     `the sudo rule ${SUDOERS_FILE} lets ${expected.participant} run ${INSTALLED_RUNNER} as root, nothing else`,
     !sudo ? `the sudo rule ${SUDOERS_FILE} does not exist` : `the sudo rule ${SUDOERS_FILE} is not the one for ${expected.participant}`,
+  );
+  check(
+    !!su,
+    `the solution user ${SOLUTION_USER} exists (it runs the participant's code for scorers that run it)`,
+    `the solution user ${SOLUTION_USER} does not exist yet`,
+  );
+  const python = runnerPython(inspection);
+  const sandbox = inspection.sandbox;
+  const wantSandbox = sandbox?.config && typeof sandbox.config === 'object' ? (sandbox.config as Record<string, unknown>) : undefined;
+  check(
+    !!sandbox &&
+      sandbox.owner === 'root:root' &&
+      sandbox.mode === '0644' &&
+      sandbox.kind === 'file' &&
+      !!wantSandbox &&
+      wantSandbox.scoring_user === expected.scoringUser &&
+      wantSandbox.solution_user === SOLUTION_USER &&
+      !!python &&
+      wantSandbox.python === python &&
+      typeof wantSandbox.sudo === 'string' &&
+      wantSandbox.sudo.startsWith('/'),
+    `${SANDBOX_FILE} (root:root 0644) names ${expected.scoringUser} as the scoring user and ${SOLUTION_USER} as the solution user`,
+    !sandbox
+      ? `${SANDBOX_FILE} does not exist`
+      : sandbox.owner !== 'root:root' || sandbox.mode !== '0644' || sandbox.kind !== 'file'
+        ? `${SANDBOX_FILE} is ${sandbox.owner} ${sandbox.mode} (${sandbox.kind}), not a file root:root 0644`
+        : `${SANDBOX_FILE} does not name ${expected.scoringUser}, ${SOLUTION_USER} and the runner's python`,
+  );
+  check(
+    !!secret && secret.kind === 'file' && secret.owner === `root:${s?.group ?? expected.scoringUser}` && secret.mode === '0640',
+    `the scorer secret ${SCORER_SECRET_FILE} is readable by root and the scoring user only (root:${s?.group ?? expected.scoringUser} 0640)`,
+    !secret
+      ? `the scorer secret ${SCORER_SECRET_FILE} does not exist`
+      : `the scorer secret ${SCORER_SECRET_FILE} is ${secret.owner} ${secret.mode}, not root:${s?.group ?? expected.scoringUser} 0640`,
+  );
+  const solutionSudo = inspection.solution_sudoers;
+  check(
+    !!solutionSudo &&
+      solutionSudo.owner === 'root:root' &&
+      solutionSudo.mode === '0440' &&
+      !!python &&
+      sameJson(solutionSudo.rules, expectedSolutionSudoRules(expected.scoringUser, python)),
+    `the sudo rule ${SOLUTION_SUDOERS_FILE} lets ${expected.scoringUser} start python as ${SOLUTION_USER}, nothing else`,
+    !solutionSudo
+      ? `the sudo rule ${SOLUTION_SUDOERS_FILE} does not exist`
+      : `the sudo rule ${SOLUTION_SUDOERS_FILE} is not the one for ${expected.scoringUser} and ${SOLUTION_USER}`,
   );
   const pc = inspection.participant_check;
   check(

@@ -350,7 +350,7 @@ describe('Prepare a VM over SSH: provisioning, the starting score and the profil
       const before = snapshot();
       const second = await prepare({}, { user: 'root', hostKeyFingerprint: undefined }); // the pin now comes from the profile written before
       assert.deepEqual(second.result.changed, []);
-      assert.equal(second.result.unchanged.length, 10, second.result.unchanged.join('\n'));
+      assert.equal(second.result.unchanged.length, 14, second.result.unchanged.join('\n'));
       assert.equal(second.result.startingScore?.measuredNow, false);
       assert.ok(second.progress.some((p) => /matches the existing profile/.test(p.message)));
       assert.ok(!second.progress.some((p) => p.step === 'upload' || p.step === 'provision'), 'nothing was uploaded or provisioned');
@@ -438,6 +438,49 @@ describe('Prepare a VM over SSH: provisioning, the starting score and the profil
         assert.equal(JSON.parse(s.stdout).mode, 'protected');
       });
       assert.equal(logins(participant) - participantLogins, 2, 'the participant went through the jump host');
+    });
+  });
+
+  describe("what scorers that run the participant's code need", () => {
+    const SOLUTION_USER = 'rebench-solution';
+    const sandbox = path.join(HOME, 'sandbox.json');
+    const secret = path.join(HOME, 'scorer-secret');
+    const solutionRule = `${SUDOERS}-solution`;
+
+    it('is checked by name: a sandbox.json naming another user, a scorer secret others can read, no scorer sudo rule and no solution user; the next prepare puts each right', async () => {
+      // As the first prepare left them.
+      const config = JSON.parse(fs.readFileSync(sandbox, 'utf8')) as Record<string, string>;
+      assert.equal(`${owner(sandbox)} ${mode(sandbox)}`, 'root:root 0644');
+      assert.equal(config.scoring_user, SCORER);
+      assert.equal(config.solution_user, SOLUTION_USER);
+      assert.equal(`${owner(secret)} ${mode(secret)}`, `root:${SCORER} 0640`);
+      assert.equal(`${owner(solutionRule)} ${mode(solutionRule)}`, 'root:root 0440');
+      assert.ok(userExists(SOLUTION_USER));
+      const secretBefore = fs.readFileSync(secret);
+
+      fs.writeFileSync(sandbox, JSON.stringify({ ...config, solution_user: participant }));
+      fs.chmodSync(secret, 0o644);
+      fs.rmSync(solutionRule);
+      sh('userdel', [SOLUTION_USER]);
+
+      const again = await prepare();
+      const todo = again.progress.filter((p) => p.step === 'provision' && p.message.startsWith('To do: ')).map((p) => p.message.slice(7));
+      assert.deepEqual(todo, [
+        `the solution user ${SOLUTION_USER} does not exist yet`,
+        `${HOME}/sandbox.json does not name ${SCORER}, ${SOLUTION_USER} and the runner's python`,
+        `the scorer secret ${HOME}/scorer-secret is root:${SCORER} 0644, not root:${SCORER} 0640`,
+        `the sudo rule ${SUDOERS}-solution does not exist`,
+      ]);
+      assert.ok(
+        again.progress.some((p) => p.step === 'verify' && /^Checked: 12 of 12 items in place$/.test(p.message)),
+        again.progress.map((p) => `${p.step}: ${p.message}`).join('\n'),
+      );
+      assert.equal(JSON.parse(fs.readFileSync(sandbox, 'utf8')).solution_user, SOLUTION_USER);
+      assert.equal(`${owner(sandbox)} ${mode(sandbox)}`, 'root:root 0644');
+      assert.equal(`${owner(secret)} ${mode(secret)}`, `root:${SCORER} 0640`);
+      assert.ok(fs.readFileSync(secret).equals(secretBefore), 'the secret keeps its value (a started session keeps its seeds)');
+      assert.equal(`${owner(solutionRule)} ${mode(solutionRule)}`, 'root:root 0440');
+      assert.ok(userExists(SOLUTION_USER));
     });
   });
 

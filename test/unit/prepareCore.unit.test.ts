@@ -16,6 +16,7 @@ import {
   currentStartingScore,
   decideHostKey,
   type Expected,
+  expectedSolutionSudoRules,
   expectedSudoRules,
   explainSudoFailure,
   type HostKeyPolicy,
@@ -182,15 +183,27 @@ function prepared(): Inspection {
     participant_check: { code: 0, mode: 'protected', environment: 'demo-env', error: null },
     starting_score: null,
     scratch: false,
+    solution_user: { uid: 998, gid: 998, group: 'rebench-solution', groups: ['rebench-solution'], home: '/nonexistent', shell: '/usr/sbin/nologin' },
+    sandbox: {
+      owner: 'root:root',
+      mode: '0644',
+      kind: 'file',
+      config: { scoring_user: 'rebench-scorer', solution_user: 'rebench-solution', python: '/usr/bin/python3', sudo: '/usr/bin/sudo' },
+    },
+    scorer_secret: { owner: 'root:rebench-scorer', mode: '0640', kind: 'file', bytes: 65 },
+    solution_sudoers: { owner: 'root:root', mode: '0440', kind: 'file', rules: expectedSolutionSudoRules('rebench-scorer', '/usr/bin/python3') },
   };
 }
 
 describe('prepare: what is in place', () => {
-  it('a prepared VM has all eight items in place and nothing missing', () => {
+  it('a prepared VM has all twelve items in place and nothing missing', () => {
     const a = assess(prepared(), EXPECTED);
     assert.deepEqual(a.blockers, []);
     assert.deepEqual(a.missing, []);
-    assert.equal(a.inPlace.length, 8);
+    assert.equal(a.inPlace.length, 12);
+    assert.ok(
+      a.inPlace.includes('/etc/rebench/sandbox.json (root:root 0644) names rebench-scorer as the scoring user and rebench-solution as the solution user'),
+    );
   });
 
   it('a fresh VM misses every item, and each fix names what it was before', () => {
@@ -205,10 +218,14 @@ describe('prepare: what is in place', () => {
       solution: { path: '/home/agent/solution', info: null, scorer_can_read: null },
       sudoers: null,
       participant_check: null,
+      solution_user: null,
+      sandbox: null,
+      scorer_secret: null,
+      solution_sudoers: null,
     };
     const a = assess(fresh, EXPECTED);
     assert.deepEqual(a.blockers, []);
-    assert.equal(a.missing.length, 8);
+    assert.equal(a.missing.length, 12);
     assert.match(
       a.fixes[0] ?? '',
       /^the runner \/usr\/local\/bin\/rebench-runner \(root:root 0755\) is this runner \(before: the runner \/usr\/local\/bin\/rebench-runner is not installed\)$/,
@@ -290,6 +307,72 @@ describe('prepare: what is in place', () => {
         /agent running the runner through sudo got: The runner is not set up/,
       ],
       [() => {}, /runner\.json is not the expected/, { solutionDir: '/srv/solution' }],
+      [
+        (i) => {
+          i.solution_user = null;
+        },
+        /^the solution user rebench-solution does not exist yet$/,
+      ],
+      [
+        (i) => {
+          i.sandbox = null;
+        },
+        /^\/etc\/rebench\/sandbox\.json does not exist$/,
+      ],
+      [
+        (i) => {
+          i.sandbox = { ...i.sandbox!, mode: '0666' };
+        },
+        /sandbox\.json is root:root 0666 \(file\), not a file root:root 0644/,
+      ],
+      [
+        (i) => {
+          (i.sandbox!.config as Record<string, unknown>).solution_user = 'agent';
+        },
+        /sandbox\.json does not name rebench-scorer, rebench-solution and the runner's python/,
+      ],
+      [
+        (i) => {
+          (i.sandbox!.config as Record<string, unknown>).python = '/home/agent/python3';
+        },
+        /sandbox\.json does not name/,
+      ],
+      [
+        (i) => {
+          i.sandbox = { ...i.sandbox!, config: { unreadable: 'JSONDecodeError: Expecting value' } };
+        },
+        /sandbox\.json does not name/,
+      ],
+      [
+        (i) => {
+          i.scorer_secret = null;
+        },
+        /^the scorer secret \/etc\/rebench\/scorer-secret does not exist$/,
+      ],
+      [
+        (i) => {
+          i.scorer_secret = { ...i.scorer_secret!, mode: '0644' };
+        },
+        /the scorer secret \/etc\/rebench\/scorer-secret is root:rebench-scorer 0644, not root:rebench-scorer 0640/,
+      ],
+      [
+        (i) => {
+          i.scorer_secret = { ...i.scorer_secret!, owner: 'agent:rebench-scorer' };
+        },
+        /is agent:rebench-scorer 0640, not root:rebench-scorer 0640/,
+      ],
+      [
+        (i) => {
+          i.solution_sudoers = null;
+        },
+        /^the sudo rule \/etc\/sudoers\.d\/rebench-solution does not exist$/,
+      ],
+      [
+        (i) => {
+          i.solution_sudoers = { ...i.solution_sudoers!, rules: [...i.solution_sudoers!.rules, 'rebench-scorer ALL=(root) NOPASSWD: ALL'] };
+        },
+        /the sudo rule \/etc\/sudoers\.d\/rebench-solution is not the one for rebench-scorer and rebench-solution/,
+      ],
     ];
     for (const [change, missing, expected] of cases) {
       const i = structuredClone(prepared());
@@ -364,6 +447,35 @@ describe('prepare: what is in place', () => {
           i.solution = { ...i.solution!, info: { owner: 'agent:agent', mode: '0644', kind: 'file' } };
         },
         /\/home\/agent\/solution on the VM exists but is not a folder \(it is a file\)/,
+      ],
+      [
+        (i) => {
+          i.solution_user = { ...i.solution_user!, uid: 0 };
+        },
+        /The solution user "rebench-solution" on the VM is root \(uid 0\).* Remove it \(userdel rebench-solution\)/,
+      ],
+      [
+        (i) => {
+          i.solution_user = { ...i.solution_user!, groups: ['rebench-solution', 'rebench-scorer'] };
+        },
+        /The solution user "rebench-solution" is in the group "rebench-scorer" of the scoring user, so the participant's code could read the hidden scorer data/,
+      ],
+      [
+        () => {},
+        /"rebench-solution" runs the participant's code for scorers; it cannot also be the participant or the scoring user/,
+        { scoringUser: 'rebench-solution' },
+      ],
+      [
+        (i) => {
+          i.scorer_secret = { ...i.scorer_secret!, bytes: 5 };
+        },
+        /The scorer secret \/etc\/rebench\/scorer-secret on the VM is 5 bytes long; scorers need at least 16\. Remove it/,
+      ],
+      [
+        (i) => {
+          i.scorer_secret = { ...i.scorer_secret!, kind: 'link' };
+        },
+        /The scorer secret \/etc\/rebench\/scorer-secret on the VM is a link, not a file/,
       ],
     ];
     for (const [change, blocker, expected] of cases) {
