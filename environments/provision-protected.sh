@@ -396,6 +396,21 @@ AS_SOLUTION=$(runuser -u "$SCORER" -- sudo -n -u "$SOLUTION_USER" -- "$PYTHON" -
 runuser -u "$SOLUTION_USER" -- test -r "$SOLUTION_DIR" -a -x "$SOLUTION_DIR" \
   || die "the solution user $SOLUTION_USER cannot read $SOLUTION_DIR; give others read access to it (chmod o+rX)."
 say "checked as $SCORER: sudo -n -u $SOLUTION_USER $PYTHON runs, and $SOLUTION_USER can read the solution folder"
+# What the scorer reads to start the participant's code and to seed its hidden data, as each user sees it.
+runuser -u "$SCORER" -- "$PYTHON" -I -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+sys.exit(0 if (c.get("scoring_user"), c.get("solution_user"), c.get("python")) == tuple(sys.argv[2:5]) else 1)' \
+  "$HOME_DIR/sandbox.json" "$SCORER" "$SOLUTION_USER" "$PYTHON" \
+  || die "$HOME_DIR/sandbox.json, as the scoring user $SCORER reads it, does not name $SCORER, $SOLUTION_USER and $PYTHON."
+runuser -u "$SCORER" -- test -r "$SECRET" || die "the scoring user $SCORER cannot read the scorer secret $SECRET."
+for who in "$SOLUTION_USER" "$PARTICIPANT"; do
+  ! runuser -u "$who" -- test -r "$SECRET" || die "$who can read the scorer secret $SECRET; only root and $SCORER may."
+  if [ -d "$ENV_DEST/protected" ]; then
+    ! runuser -u "$who" -- test -x "$ENV_DEST/protected" \
+      || die "$who can enter $ENV_DEST/protected; only root and $SCORER may."
+  fi
+done
+say "checked: $SCORER reads sandbox.json and the scorer secret; $SOLUTION_USER and $PARTICIPANT read neither the secret nor protected/"
 for key in /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub; do
   if [ -f "$key" ]; then
     say "host key fingerprint for the session profile: $(ssh-keygen -lf "$key" -E sha256 | awk '{print $2, $NF}')"
