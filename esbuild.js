@@ -26,6 +26,7 @@ const bundles = [
   // The organiser's command-line tool, also what the extension's organiser commands load on first use.
   { name: 'organiser', entry: 'src/organiser/cli.ts', platform: 'node', lazy: true, bin: true },
   { name: 'media/sessionView', entry: 'src/webview/sessionView.ts', platform: 'browser' },
+  { name: 'media/endQuestions', entry: 'src/webview/endQuestions.ts', platform: 'browser' },
 ];
 
 /** Prints build problems in a form VS Code's problem matchers understand. */

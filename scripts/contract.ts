@@ -11,6 +11,7 @@ import { manifestSchema } from '../src/core/manifest';
 import {
   channelEventSchema,
   errorReplySchema,
+  hiddenReplySchema,
   logReplySchema,
   scoreLogEntrySchema,
   statusSchema,
@@ -44,6 +45,7 @@ export function contractDocument(): Record<string, unknown> {
     verify: schemaOf(verifySchema),
     log_reply: schemaOf(logReplySchema),
     channel_event: schemaOf(channelEventSchema),
+    hidden_reply: schemaOf(hiddenReplySchema),
   };
 }
 
@@ -92,6 +94,11 @@ function rows(s: Schema, prefix = ''): string[] {
       out.push(...rows(field, dotted));
     } else {
       out.push(`| ${code(dotted)} | ${typeText(field, required.has(name)).replace(/\|/g, '\\|')} | ${description} |`);
+      // The fields of each alternative that is a documented object (a calibration record, or its "not calibrated" form).
+      for (const alternative of (field.anyOf ?? []) as Schema[]) {
+        const fields = Object.values((alternative.properties ?? {}) as Record<string, Schema>);
+        if (fields.length && fields.every((f) => typeof f.description === 'string')) out.push(...rows(alternative, dotted));
+      }
     }
   }
   return out;

@@ -1,9 +1,11 @@
 // Wiring only: build the services, register the commands and views, push the disposables.
 import * as vscode from 'vscode';
 import { ParticipantActions } from './ui/actions';
-import { Views } from './ui/constants';
+import { StateKeys, Views } from './ui/constants';
+import { EndQuestionsPanel } from './ui/endQuestionsPanel';
 import { ExtensionLog } from './ui/extensionLog';
 import { HistoryPanel } from './ui/historyPanel';
+import { INSTRUCTIONS_VIEW_TYPE, isInstructionsContent, reviveInstructions } from './ui/instructionsPanel';
 import { AwayWatcher, SNAPSHOT_SCHEME, SnapshotDocuments } from './ui/participantFlows';
 import { registerOrganiserCommands } from './ui/organiserCommands';
 import { SessionController } from './ui/sessionController';
@@ -15,6 +17,10 @@ export interface ExtensionApi {
   readonly controller: SessionController;
   /** For the extension's own tests: the participant's actions, as the commands and views run them. */
   readonly actions: ParticipantActions;
+  /** For the extension's own tests: the end questions form open now, if any. */
+  endQuestionsForm(): EndQuestionsPanel | undefined;
+  /** For the extension's own tests: where VS Code keeps this extension's logs (Show Log's file among them). */
+  readonly logUri: vscode.Uri;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
@@ -44,6 +50,17 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     }),
   );
 
+  // After a reload, the instructions tab comes back with the instructions last shown.
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(INSTRUCTIONS_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => {
+        const content = context.workspaceState.get<unknown>(StateKeys.instructions);
+        if (isInstructionsContent(content)) reviveInstructions(panel, context.extensionUri, content);
+        else panel.dispose();
+      },
+    }),
+  );
+
   // Kept solutions open in diff editors through their own read-only documents.
   context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(SNAPSHOT_SCHEME, new SnapshotDocuments(() => controller.current)));
   // Where pauses are allowed, an absence is met with an offer to pause (never a pause without a click).
@@ -58,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   actions.registerCommands();
   registerOrganiserCommands(context, log);
   void controller.restore();
-  return { controller, actions };
+  return { controller, actions, endQuestionsForm: () => EndQuestionsPanel.current, logUri: context.logUri };
 }
 
 export function deactivate(): void {}

@@ -1,6 +1,9 @@
 """Scorer for demo-fast-function: checks count_inversions, then times it.
 
-Writes {"score": ln(median milliseconds) or null, "message": ...} to REBENCH_RESULT_FILE.
+Writes {"score": ln(median milliseconds) or null, "message": ...} to REBENCH_RESULT_FILE, and a hidden test
+score (manifest: scoring.visible "validation"): the same timing on a held-out input the participant never sees
+(protected/held_out.json: few distinct values in sorted runs, where the visible input is uniformly random),
+as "hidden_score" and "hidden_message". The hidden values are never printed: the output is the participant's.
 """
 import importlib.util
 import json
@@ -16,9 +19,10 @@ TIMED_LENGTH = 6000
 TIMED_RUNS = 3
 
 
-def report(score, message):
+def report(score, message, hidden_score=None, hidden_message="No hidden score: the visible run failed."):
     with open(os.environ["REBENCH_RESULT_FILE"], "w", encoding="utf-8") as f:
-        json.dump({"score": score, "message": message}, f)
+        json.dump({"score": score, "message": message, "hidden_score": hidden_score, "hidden_message": hidden_message},
+                  f)
     print(message, flush=True)
 
 
@@ -44,6 +48,63 @@ def load_solution(folder):
     if not callable(function):
         raise LookupError("solution.py does not define a function count_inversions(values).")
     return function
+
+
+def fast_count(values):
+    """Inversions by merge sort: the trusted answer for the held-out input, which is too long for the plain count."""
+    if len(values) < 2:
+        return 0, list(values)
+    middle = len(values) // 2
+    left_count, left = fast_count(values[:middle])
+    right_count, right = fast_count(values[middle:])
+    merged, count, i, j = [], left_count + right_count, 0, 0
+    while i < len(left) and j < len(right):
+        if right[j] < left[i]:
+            merged.append(right[j])
+            count += len(left) - i
+            j += 1
+        else:
+            merged.append(left[i])
+            i += 1
+    merged.extend(left[i:])
+    merged.extend(right[j:])
+    return count, merged
+
+
+def held_out_input():
+    """The held-out input from protected/held_out.json (the scorer's working folder is the environment's), or
+    None where the environment was installed without it."""
+    try:
+        with open(os.path.join("protected", "held_out.json"), encoding="utf-8") as f:
+            spec = json.load(f)
+    except OSError:
+        return None
+    rng = random.Random(spec["seed"])
+    values = []
+    while len(values) < spec["length"]:
+        run = sorted(rng.randrange(spec["distinct"]) for _ in range(spec["length"] // spec["sorted_runs"]))
+        values.extend(run if rng.random() < 0.5 else run[::-1])
+    return values[:spec["length"]]
+
+
+def time_held_out(function):
+    """(hidden score, hidden message): the visible timing, repeated on the held-out input."""
+    values = held_out_input()
+    if values is None:
+        return None, "No hidden score: protected/held_out.json is missing from this installation."
+    want, _ = fast_count(values)
+    times_ms = []
+    for _ in range(TIMED_RUNS):
+        try:
+            answer, seconds = call_checked(function, values, "timed input")
+        except Exception as e:
+            return None, "Held-out input: the solution failed (%s: %s)." % (type(e).__name__, e)
+        if answer != want:
+            return None, "Held-out input: wrong answer (expected %d, got %r)." % (want, answer)
+        times_ms.append(seconds * 1000.0)
+    median_ms = max(statistics.median(times_ms), 1e-3)
+    return math.log(median_ms), "Held-out input: median %.3f ms over %d runs (n = %d); score ln(ms) = %.4f." % (
+        median_ms, TIMED_RUNS, len(values), math.log(median_ms))
 
 
 def check_inputs(rng):
@@ -101,8 +162,10 @@ def main():
         return
     median_ms = max(statistics.median(times_ms), 1e-3)
     score = math.log(median_ms)
+    print("Timing the held-out input (its score is kept for the organiser)", flush=True)
+    hidden_score, hidden_message = time_held_out(function)
     report(score, "Correct. Median time %.3f ms over %d runs (n = %d); score ln(ms) = %.4f (lower is better)."
-           % (median_ms, TIMED_RUNS, TIMED_LENGTH, score))
+           % (median_ms, TIMED_RUNS, TIMED_LENGTH, score), hidden_score, hidden_message)
 
 
 if __name__ == "__main__":

@@ -599,7 +599,8 @@ def prepare(args):
         new_state.pop("install_ran_at", None)
         step("family", "changed", "copied %s into %s, root-only (%d files and folders)" % (family, root, len(files)))
     new_state.update({"family": family, "task": args.task, "family_python": python,
-                      "family_python_version": ".".join(map(str, version)), "scoring": info.get("scoring")})
+                      "family_python_version": ".".join(map(str, version)), "scoring": info.get("scoring"),
+                      "has_aggregate_scores": bool(info.get("has_aggregate_scores"))})
     save_state(new_state)
 
     if digest:
@@ -672,13 +673,22 @@ def call_command(args):
     if os.geteuid() != 0:
         raise Refused("family calls run as root; run this as root")
     state = installed()
+    staged = None
     if args.runner_result:
-        runner_target(args)
+        result_file, job = runner_target(args)
+        if args.input:
+            raise Refused("--runner-result reads its input from the runner's job folder, never from --input")
+        if args.method in ("score", "aggregate_scores"):
+            args.input = staged = runner_input(args.method, os.path.dirname(os.path.dirname(result_file)))
     secrets_path = SECRETS_FILE if os.path.isfile(SECRETS_FILE) else None
     task = state["task"] if args.method in bridge.TASK_METHODS else None
-    call = run_bridge(state["family_python"], state["family_root"], state["family"], args.method, task, secrets_path,
-                      input_file=args.input, timeout=args.timeout, stream=sys.stderr.buffer,
-                      protected_log=bool(state.get("protected_log")))
+    try:
+        call = run_bridge(state["family_python"], state["family_root"], state["family"], args.method, task,
+                          secrets_path, input_file=args.input, timeout=args.timeout, stream=sys.stderr.buffer,
+                          protected_log=bool(state.get("protected_log")))
+    finally:
+        if staged:
+            shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
     result = call.report
     if args.runner_result:
         return runner_result(args, call)
@@ -737,6 +747,78 @@ def runner_target(args):
     return result_file, job
 
 
+def read_job_file(path, limit=bridge.MAX_SUBMISSION_BYTES):
+    """A file of the runner's job folder, read as root: a plain file, not a link, of bounded size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise Refused("cannot read %s: %s" % (path, e.strerror))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused("%s is not a plain file" % path)
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise Refused("%s is larger than %d bytes" % (path, limit))
+    return data
+
+
+def metr_score_log(items):
+    """METR's score log for aggregate_scores from the runner's counted entries (in order): what the family's
+    intermediate_score returned for each run (its details record, root-only), as METR's driver would hand it
+    over; a run whose call failed is a NaN score, as METR logs it."""
+    log = []
+    for item in items if isinstance(items, list) else []:
+        job = item.get("job_id") if isinstance(item, dict) else None
+        report = None
+        if isinstance(job, str) and re.match(r"^[A-Za-z0-9T._-]{1,100}$", job):
+            try:
+                with open(os.path.join(STATE_DIR, "details", job + ".json")) as f:
+                    report = json.load(f).get("report")
+            except (OSError, ValueError, AttributeError):
+                report = None
+        value = report.get("value") if isinstance(report, dict) and report.get("ok") else None
+        if isinstance(value, dict) and "score" in value:
+            log.append({"score": value.get("score"), "message": value.get("message") or {},
+                        "details": value.get("details") or {}})
+        elif isinstance(item, dict):
+            score = item.get("score")
+            log.append({"score": score if isinstance(score, (int, float)) else {"non_finite": "nan"},
+                        "message": {"message": item.get("message", "")}, "details": {}})
+    return log
+
+
+def runner_input(method, job_dir):
+    """The family's input for a runner job, staged root-only: the submitted answer (score) or METR's score log
+    built from the runner's counted entries (aggregate_scores)."""
+    if method == "score":
+        data = read_job_file(os.path.join(job_dir, "submission.txt"))
+    else:
+        try:
+            items = json.loads(read_job_file(os.path.join(job_dir, "score-log.json")).decode("utf-8"))
+        except ValueError as e:
+            raise Refused("the runner's score log for the aggregate is not JSON: %s" % e)
+        data = json.dumps(metr_score_log(items), allow_nan=False).encode()
+    stage = tempfile.mkdtemp(prefix="rebench-metr-input-")
+    path = os.path.join(stage, "input")
+    write_private(path, data)
+    return path
+
+
+def aggregate_entry(report):
+    """Our record of METR's aggregate from bridge.py's report of aggregate_scores: a finite number, or no score
+    (NaN, null, a failure) with the reason; never 0 for nothing."""
+    if not isinstance(report, dict) or report.get("ok") is not True:
+        error = (report or {}).get("error") or {}
+        return {"score": None, "message": "No score: aggregate_scores failed (%s)" % (error.get("message") or "no result")}
+    value = report.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = value.get("non_finite") if isinstance(value, dict) and "non_finite" in value else json.dumps(value)[:100]
+        return {"score": None, "message": "No score: aggregate_scores returned %s, not a finite number" % shown}
+    return {"score": float(value), "message": "METR's aggregate_scores over the counted runs"}
+
+
 def runner_result(args, call):
     """As the runner's scoring command: our result ({"score", "message"}) to $REBENCH_RESULT_FILE; the
     details and the whole report (tracebacks included), for the organiser only, to a root-only file named
@@ -745,8 +827,10 @@ def runner_result(args, call):
         entry = entries.intermediate_entry(call.report)
     elif args.method == "score":
         entry = entries.end_entry(call.report)
+    elif args.method == "aggregate_scores":
+        entry = aggregate_entry(call.report)
     else:
-        raise Refused("--runner-result is for intermediate_score and score only")
+        raise Refused("--runner-result is for intermediate_score, score and aggregate_scores only")
     result_file, job = runner_target(args)
     details_dir = os.path.join(STATE_DIR, "details")
     os.makedirs(details_dir, mode=0o700, exist_ok=True)
@@ -765,11 +849,16 @@ SCORING_SUDOERS = "/etc/sudoers.d/rebench-metr"
 SCORING_TIMEOUT_MARGIN_S = 15
 
 
-def scoring_argv(python, timeout):
+def scoring_argv(python, timeout, method="intermediate_score"):
     """The command the scoring user runs through its sudo rule (the rule names exactly this, with any
     arguments after it for the result file and the job id)."""
     return [python, "-B", SCORING_LIB + "/machine.py", "--state-dir", STATE_DIR, "call", "--method",
-            "intermediate_score", "--timeout", "%d" % timeout, "--runner-result"]
+            method, "--timeout", "%d" % timeout, "--runner-result"]
+
+
+def runner_command(argv):
+    return ["sh", "-c", "exec sudo -n %s --result-file \"$REBENCH_RESULT_FILE\" --job-id \"$REBENCH_JOB_ID\""
+            % " ".join(argv)]
 
 
 def install_scoring(args):
@@ -786,7 +875,6 @@ def install_scoring(args):
             raise Refused("the scoring user %s has uid 0" % args.scoring_user)
     except KeyError:
         pass  # provisioning the runner creates it
-    installed()
     python = os.path.realpath(sys.executable)
     os.makedirs(SCORING_LIB, mode=0o755, exist_ok=True)
     os.chown(SCORING_LIB, 0, 0)
@@ -803,11 +891,20 @@ def install_scoring(args):
         if old != data or stat.S_IMODE(os.stat(dest).st_mode) != 0o644:
             write_private(dest, data, 0o644)
             changed = True
-    argv = scoring_argv(python, args.timeout - SCORING_TIMEOUT_MARGIN_S)
+    state = installed()
+    end = state.get("scoring") == "end"
+    argv = scoring_argv(python, args.timeout - SCORING_TIMEOUT_MARGIN_S, "score" if end else "intermediate_score")
+    rules = [argv]
+    aggregate = None
+    if not end and state.get("has_aggregate_scores"):
+        aggregate = scoring_argv(python, args.timeout - SCORING_TIMEOUT_MARGIN_S, "aggregate_scores")
+        rules.append(aggregate)
     rule = ("# Written by environments/metr/machine.py install-scoring: the runner's scoring user runs the METR\n"
-            "# family's intermediate score as root, and nothing else.\n"
-            "Defaults:%s !requiretty\n%s ALL=(root) NOPASSWD: %s *\n" % (
-                args.scoring_user, args.scoring_user, " ".join(argv)))
+            "# family's %s as root, and nothing else.\n"
+            "Defaults:%s !requiretty\n%s" % (
+                "score of the submitted answer" if end else "intermediate score and aggregate_scores",
+                args.scoring_user, "".join("%s ALL=(root) NOPASSWD: %s *\n" % (args.scoring_user, " ".join(a))
+                                          for a in rules)))
     old = None
     if os.path.isfile(SCORING_SUDOERS):
         with open(SCORING_SUDOERS) as f:
@@ -822,9 +919,13 @@ def install_scoring(args):
             raise Refused("the sudo rule for the scoring user did not pass visudo: %s" % check.stdout.strip())
         os.replace(tmp, SCORING_SUDOERS)
         changed = True
-    command = ["sh", "-c", "exec sudo -n %s --result-file \"$REBENCH_RESULT_FILE\" --job-id \"$REBENCH_JOB_ID\"" % " ".join(argv)]
-    emit({"type": "scoring", "status": "changed" if changed else "in place", "command": command,
-          "message": "%s can run the family's intermediate score as root (%s)" % (args.scoring_user, SCORING_SUDOERS)})
+    line = {"type": "scoring", "status": "changed" if changed else "in place", "command": runner_command(argv),
+            "message": "%s can run the family's %s as root (%s)" % (
+                args.scoring_user, "score(t, submission)" if end else "intermediate score" + (
+                    " and aggregate_scores" if aggregate else ""), SCORING_SUDOERS)}
+    if aggregate:
+        line["aggregate_command"] = runner_command(aggregate)
+    emit(line)
 
 
 def main(argv):

@@ -26,6 +26,7 @@ is there; in short:
   two processes. The mean of their middle half is taken off; the timed figure is the mean of the middle
   half of the timed calls (interquartile_mean).
 """
+import json
 import math
 import os
 import random
@@ -313,15 +314,17 @@ def measure_split(torch, harness, clock, generator):
     return times, checks
 
 
-def time_solution(torch, harness, clock, generator, log=print):
-    """The parent's times of many calls, each on fresh inputs and each checked exactly; and how many of them
-    were complete only at the solution's done event."""
-    n, capacity = checker.FULL_SIZE, checker.FULL_CAPACITY
+def time_solution(torch, harness, clock, generator, log=print, spread=checker.FULL_SPREAD,
+                  capacity=checker.FULL_CAPACITY):
+    """The parent's times of many calls, each on fresh inputs and each checked exactly (inflows uniform in
+    [-spread, spread] against `capacity`: the visible ones by default, the held-out ones for the hidden score);
+    and how many of them were complete only at the solution's done event."""
+    n = checker.FULL_SIZE
     inflow = torch.empty(n, dtype=torch.int32, device="cuda")
     late_calls = [0]
 
     def one(label):
-        torch.randint(-checker.FULL_SPREAD, checker.FULL_SPREAD + 1, (n,), generator=generator, out=inflow)
+        torch.randint(-spread, spread + 1, (n,), generator=generator, out=inflow)
         ms, output, late, _ = clock.once(harness, inflow, capacity, label)
         if ms is None:
             expected = checker.levels_trusted(inflow, capacity)
@@ -367,8 +370,12 @@ def main(argv):
     caches = scorer_files.private_caches()
     for problem in sandbox.protect_parent():
         print("warning: %s" % problem, flush=True)
+    hidden = (None, "No hidden score: the visible run gave none.")
     try:
-        score, message = cpu_check(folder) if argv == ["--cpu-check"] else run(folder)
+        if argv == ["--cpu-check"]:
+            score, message = cpu_check(folder)
+        else:
+            score, message, hidden = run(folder)
     except sandbox.SetupError as e:
         score, message = None, "The scorer is not set up right on this machine: %s" % e
     except Exception as e:
@@ -377,7 +384,7 @@ def main(argv):
     finally:
         sandbox.kill_descendants()
         shutil.rmtree(caches, ignore_errors=True)
-    result.report(score, message)
+    result.report(score, message, hidden)
 
 
 def cpu_check(folder):
@@ -402,14 +409,27 @@ def cpu_check(folder):
         checked, CPU_MAX_LENGTH)
 
 
+def held_out():
+    """The held-out inputs' spread and capacity (protected/held_out.json, which the participant cannot read), or
+    None where the environment was installed without it."""
+    try:
+        with open(os.path.join("protected", "held_out.json"), encoding="utf-8") as f:
+            spec = json.load(f)
+        return int(spec["spread"]), int(spec["capacity"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run(folder):
+    """(score, message, (hidden score, hidden message)): the visible timing, then the same on held-out inputs."""
+    no_hidden = (None, "No hidden score: the visible run gave none.")
     try:
         import torch
     except ImportError:
-        return None, "PyTorch is not installed for %s; this environment needs it." % sys.executable
+        return None, "PyTorch is not installed for %s; this environment needs it." % sys.executable, no_hidden
     if not torch.cuda.is_available():
         return None, ("No CUDA GPU is visible to PyTorch (torch.cuda.is_available() is False). "
-                      "This environment is timed on an NVIDIA H100; check nvidia-smi on the VM.")
+                      "This environment is timed on an NVIDIA H100; check nvidia-smi on the VM."), no_hidden
     gpu = torch.cuda.get_device_name(0)
     print("GPU: %s; PyTorch %s" % (gpu, torch.__version__), flush=True)
     plan = sandbox.launch_plan(folder)
@@ -438,13 +458,17 @@ def run(folder):
         child.request({"op": "load", "function": "reservoir_levels"}, 120, "loading solution.py")
         checked = check_cases(torch, harness, generator, "cuda", log=lambda line: print(line, flush=True))
         times, late = time_solution(torch, harness, clock, generator, log=lambda line: print(line, flush=True))
+        hidden_times, hidden_problem = held_out_times(torch, harness, clock, generator)
     except (WrongResult, sandbox.SolutionError) as e:
-        return None, str(e)
+        return None, str(e), no_hidden
     except oom as e:
-        return None, "The GPU ran out of memory in the scorer: %s" % str(e).split("\n")[0]
+        return None, "The GPU ran out of memory in the scorer: %s" % str(e).split("\n")[0], no_hidden
     finally:
         child.close()
-    return summarise(times, late, base_ms, checked, gpu)
+    score, message = summarise(times, late, base_ms, checked, gpu)
+    if score is None:
+        return score, message, no_hidden
+    return score, message, summarise_hidden(hidden_times, hidden_problem, base_ms)
 
 
 def summarise(times, late, base_ms, checked, gpu):
@@ -468,6 +492,35 @@ def summarise(times, late, base_ms, checked, gpu):
         "score ln(%.4f) = %.4f.%s"
         % (checked, len(times), late_note, typical, total, q[0], q[-1], base_ms, median, typical,
            math.log(typical), note))
+
+
+def held_out_times(torch, harness, clock, generator):
+    """(times, None) of the same timing on the held-out inputs, or ([], why not). A wrong result there is no hidden
+    score, never a visible one: the participant learns nothing of the held-out inputs from this run."""
+    spec = held_out()
+    if spec is None:
+        return [], "protected/held_out.json is missing or unreadable on this machine."
+    print("Timing the held-out inputs (their score is kept for the organiser).", flush=True)
+    try:
+        times, _ = time_solution(torch, harness, clock, generator, log=lambda line: None, spread=spec[0],
+                                 capacity=spec[1])
+        return times, None
+    except (WrongResult, sandbox.SolutionError):
+        return [], "the solution failed on a held-out input."
+    except Exception as e:  # the visible score stands whatever happens here; the organiser reads why
+        return [], "timing the held-out inputs failed: %s: %s" % (type(e).__name__, str(e).split("\n")[0][:300])
+
+
+def summarise_hidden(hidden_times, hidden_problem, base_ms):
+    """(hidden score, hidden message): the held-out calls' figure, the same statistic as the visible one's."""
+    if not hidden_times:
+        return None, "No hidden score: %s" % hidden_problem
+    typical = interquartile_mean(hidden_times) - base_ms
+    if typical < FLOOR_MS:
+        return None, "No hidden score: the held-out time, %.4f ms, is below %.2f ms." % (typical, FLOOR_MS)
+    return math.log(typical), ("Held-out inputs: correct on all %d timed calls; %.4f ms per call, the mean of the "
+                               "middle half of the calls (less %.4f ms for the split); score ln(%.4f) = %.4f."
+                               % (len(hidden_times), typical, base_ms, typical, math.log(typical)))
 
 
 if __name__ == "__main__":

@@ -19,17 +19,23 @@ class ResultFile:
         self.path = path
         self.written = False
 
-    def report(self, score, message):
-        """Writes {"score", "message"} atomically (a temporary file, then a rename), once; prints the message."""
+    def report(self, score, message, hidden=None):
+        """Writes {"score", "message"} atomically (a temporary file, then a rename), once; prints the message.
+        hidden: (hidden score, hidden message) for an environment with scoring.visible "validation", written as
+        "hidden_score" and "hidden_message" and never printed."""
         if self.written:
             return
         if os.path.lexists(self.path):
             score = None
             message = ("No score: something other than the scorer wrote the result file during the run "
                        "(%s). The scorer writes it once, at the end." % self.path)
+            hidden = None if hidden is None else (None, message)
+        data = {"score": score, "message": message}
+        if hidden is not None:
+            data["hidden_score"], data["hidden_message"] = hidden
         temporary = "%s.%d.tmp" % (self.path, os.getpid())
         with open(temporary, "w", encoding="utf-8") as f:
-            json.dump({"score": score, "message": message}, f)
+            json.dump(data, f)
         os.replace(temporary, self.path)
         self.written = True
         print(message, flush=True)

@@ -7,7 +7,6 @@ from .common import EXIT_CODES, FINISHING_JOB_WAIT_S, LazyModule, RunnerError, i
 from .files import fsync_dir, make_dirs, read_json_if_exists, try_lock, write_json_atomic
 from .home import load_config, unwritable_state
 from .jobs import job_summary, read_job, recover_stale_jobs, running_job, start_job
-from .envtree import TreeProblem, walk
 from .manifest import load_environment
 from .scorelog import scan_log, tail_entries
 from .session import load_session, save_session
@@ -77,12 +76,15 @@ def cmd_setup(ctx, args):
                                      "setup cannot change it." % home)
     environments_dir = os.path.abspath(os.path.expanduser(
         args.environments_dir or (existing and existing["environments_dir"]) or os.path.join(home, "environments")))
-    env = load_environment(environments_dir, args.environment)
+    state_dir = existing["state_dir"] if existing else os.path.join(home, "state")
+    # The check of the manifest is kept in the state, as every command keeps it: setup runs on every connect.
+    env = load_environment(environments_dir, args.environment, state_dir)
+    from .envtree import TreeProblem, walk
+
     try:
         walk(env["dir"])  # the same refusals as the upload and prepare: links, reference solutions, devices
     except TreeProblem as e:
         raise RunnerError("environment", "The environment %s cannot be used: %s" % (args.environment, e.message))
-    state_dir = existing["state_dir"] if existing else os.path.join(home, "state")
     if args.solution_dir:
         solution_dir = os.path.abspath(os.path.expanduser(args.solution_dir))
     elif existing and existing["environment"] == args.environment:
@@ -134,10 +136,6 @@ def copy_starting_solution(env, solution_dir):
     return True
 
 
-def cmd_status(ctx, args):
-    print_status(ctx, build_status(ctx))
-
-
 def cmd_start(ctx, args):
     manifest = ctx.manifest
     with ctx.session_lock():
@@ -175,7 +173,10 @@ def cmd_instructions(ctx, args):
 
 
 def cmd_score(ctx, args):
-    ctx.manifest  # a broken environment is reported before anything is recorded
+    submit = ctx.manifest["scoring"].get("submit")  # a broken environment is reported before anything is recorded
+    if submit:
+        refuse(ctx, "score", "This environment scores one submitted answer at the end, not the work as it goes: "
+                             "submit your answer when you are done (Submit Answer, or runner submit).")
     with ctx.session_lock():
         session = load_session(ctx)
         clock, back = session_clock(ctx, session)
@@ -292,7 +293,7 @@ def cmd_end(ctx, args):
                 if clock.is_paused:
                     session["pauses"][-1]["end"] = iso(clock.now)
                     clock = type(clock)(session, clock.now)
-                if manifest["scoring"]["aggregation"] == "last":
+                if manifest["scoring"]["aggregation"] == "last" and not manifest["scoring"].get("submit"):
                     # The last score counts, so the solution as it stands at the end is scored once more.
                     job = start_job(ctx, "final", clock, lock_fd, run_job)
                 session["ended_at"] = iso(clock.now)
@@ -301,6 +302,9 @@ def cmd_end(ctx, args):
                 ctx.record_event("end", at=session["ended_at"], final_job=job["job_id"] if job else None)
             finally:
                 os.close(lock_fd)
+    from .endscoring import after_end
+
+    after_end(ctx)  # the aggregate, where the environment records one
     if job is not None and args.follow:
         return ctx.follow(job, 0, then=lambda code: (print_status(ctx, build_status(ctx)), code)[1])
     if job is not None and not ctx.as_json:

@@ -16,8 +16,25 @@ class LazyModule(object):
 
     def __getattr__(self, attr):
         if self._module is None:
-            self._module = __import__(self._name)
+            # With a dotted name (a module of this package) the module itself, not its package.
+            self._module = __import__(self._name, None, None, ["__name__"] if "." in self._name else [], 0)
         return getattr(self._module, attr)
+
+
+def package_data(name):
+    """The bytes of a data file of this package (contract.json): from the package folder, or from inside
+    runner.pyz."""
+    import os
+
+    here = os.path.dirname(__file__)
+    loader = globals().get("__loader__")
+    for key in (os.path.join(here, name), os.path.basename(here) + "/" + name):
+        try:
+            return loader.get_data(key)  # a folder's loader reads the file; runner.pyz's reads the archive
+        except (AttributeError, OSError):
+            continue
+    with open(os.path.join(here, name), "rb") as f:
+        return f.read()
 
 
 try:  # the interpreter's own SHA-256: hashlib would load OpenSSL first, a few ms on every command

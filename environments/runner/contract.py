@@ -7,8 +7,9 @@ schema this runner cannot check is never half-checked."""
 
 import json
 import math
-import os
 import re
+
+from .common import package_data
 
 _IGNORED = {"description", "expected", "$comment", "$schema", "title", "examples", "default", "$defs",
             "definitions", "id", "$id"}
@@ -23,19 +24,7 @@ def document():
     """contract.json, read once (from the package folder, or from inside runner.pyz)."""
     global _document
     if _document is None:
-        here = os.path.dirname(__file__)
-        loader = globals().get("__loader__")
-        data = None
-        for key in (os.path.join(here, "contract.json"), os.path.basename(here) + "/contract.json"):
-            try:
-                data = loader.get_data(key)  # a folder's loader reads the file; runner.pyz's reads the archive
-                break
-            except (AttributeError, OSError):
-                continue
-        if data is None:
-            with open(os.path.join(here, "contract.json"), "rb") as f:
-                data = f.read()
-        _document = json.loads(data.decode("utf-8"))
+        _document = json.loads(package_data("contract.json").decode("utf-8"))
     return _document
 
 
@@ -129,7 +118,8 @@ def _resolve(ref, root):
 
 
 def _shape(s, root):
-    """(JSON type, {property: its const}) of one alternative of anyOf/oneOf: what tells the alternatives apart."""
+    """(JSON type, {property: its const}, the required ones) of one alternative of anyOf/oneOf: what tells the
+    alternatives apart."""
     while "$ref" in s:
         s = _resolve(s["$ref"], root)
     tags = {}
@@ -138,21 +128,39 @@ def _shape(s, root):
             prop = _resolve(prop["$ref"], root)
         if "const" in prop:
             tags[name] = prop["const"]
-    return s.get("type"), tags
+    return s.get("type"), tags, set(tags) & set(s.get("required") or ())
 
 
 def _fits(shape, v):
-    """Whether v is of an alternative's kind: its JSON type, and its tags where v has them."""
-    kind, tags = shape
+    """Whether v is of an alternative's kind: its JSON type, and its tags where v has them (a required tag
+    that v lacks, when another alternative has no tags at all, marks v as of that other kind)."""
+    kind, tags, _ = shape
     if isinstance(kind, str) and kind in _TYPE_TESTS and not _TYPE_TESTS[kind](v):
         return False
     return not (type(v) is dict and any(name in v and v[name] != c for name, c in tags.items()))
 
 
+def _of_kind(shapes, v):
+    """For each alternative, whether v is of its kind. Where one object alternative has no tags and the others
+    require one (a calibration record and its "not calibrated" form), v is of a tagged kind when it has that
+    kind's tag, whatever its value, and of the untagged kind when it has none."""
+    fits = [_fits(shape, v) for shape in shapes]
+    untagged = [i for i, shape in enumerate(shapes) if shape[0] == "object" and not shape[1]]
+    if type(v) is dict and len(untagged) == 1:
+        tagged = [i for i, shape in enumerate(shapes) if i != untagged[0] and shape[2]]
+        named = [i for i in tagged if all(name in v for name in shapes[i][2])]
+        if named:
+            fits = [i in named for i in range(len(shapes))]
+        else:
+            for i in tagged:
+                fits[i] = False
+    return fits
+
+
 def _common_tag(shapes):
     """A property that every alternative tags with a constant, if there is one."""
     common = None
-    for _, tags in shapes:
+    for _, tags, _ in shapes:
         common = set(tags) if common is None else common & set(tags)
     return sorted(common)[0] if common else None
 
@@ -217,11 +225,11 @@ def compile_schema(s, root=None, normalize=False):
 
             def any_check(v, where, alternatives=alternatives, shapes=shapes):
                 problems = []
-                for alt, shape in zip(alternatives, shapes):
+                for alt, of_kind in zip(alternatives, _of_kind(shapes, v)):
                     try:
                         return alt(v, where)
                     except Problem as e:
-                        if _fits(shape, v):
+                        if of_kind:
                             problems.append(e)
                 # The one alternative of the value's kind (and tag) says best what is wrong with it.
                 if len(problems) == 1:

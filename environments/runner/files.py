@@ -29,6 +29,45 @@ def write_all(fd, data):
         view = view[written:]
 
 
+def append_locked(path, decide):
+    """Appends one line to a hash-chained log of the runner (the score log, the session record): the one way
+    both are written. Returns what decide returns as its result.
+
+    The file is flocked for the whole read-check-write, so two writers never take the same index or the same
+    previous hash. decide(data), given the file's bytes, returns (line, result, after): line (bytes without its
+    newline, or None to write nothing), then, once the line is written and synced and still under the lock,
+    after(fd) if it is not None. A torn last line (no newline: a writer was interrupted) is first ended with a
+    newline, so that what follows is a line of its own; decide's scan counts the torn line as one. The file is
+    synced before this returns, and so is its folder when this created it.
+    """
+    created = not os.path.exists(path)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        line, result, after = decide(data)
+        out = b"\n" if data and not data.endswith(b"\n") else b""
+        if line is not None:
+            out += line + b"\n"
+        if out:
+            write_all(fd, out)
+            os.fsync(fd)
+        if line is not None and after is not None:
+            after(fd)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(os.path.dirname(path) or ".")
+    return result
+
+
 def write_atomic(path, data, mode=0o644, sync=True):
     """Replaces path with data so that a crash leaves either the old or the new file, never a mix.
 

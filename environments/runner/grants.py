@@ -131,6 +131,23 @@ def refusal_for_caller(caller, sudoers_path=PARTICIPANT_SUDOERS, runner_path=Non
     return None
 
 
+def participants_refusal(caller, what, sudoers_path=PARTICIPANT_SUDOERS, runner_path=None):
+    """Why a sudo caller may not run an administrator's command (`what` says whose it is), or None: the same
+    test as refusal_for_caller, for the other commands only an administrator may run (`hidden`)."""
+    if caller is None:
+        return None
+    try:
+        with open(sudoers_path, "r", encoding="utf-8") as f:
+            participants = participants_of_rule(f.read(), runner_path or INSTALLED_RUNNER)
+    except OSError as e:
+        return ("%s, and %s could not be read to tell who the participant is (%s). Log in as root and run the "
+                "runner there." % (what, sudoers_path, e.strerror or e))
+    if caller in participants:
+        return ("%s; %s runs the runner through the participant's sudo rule, which cannot read them."
+                % (what, caller))
+    return None
+
+
 def granted_by(caller):
     """The login named in the record: the sudo caller, or the user running the runner."""
     if caller:

@@ -101,7 +101,7 @@ class Context(object):
     def environment(self):
         if self._environment is None:
             c = self.config
-            self._environment = load_environment(c["environments_dir"], c["environment"])
+            self._environment = load_environment(c["environments_dir"], c["environment"], c["state_dir"])
         return self._environment
 
     @property

@@ -44,7 +44,7 @@ def _job_problem(job_id):
     def check(job):
         if not isinstance(job, dict) or job.get("job_id") != job_id:
             return "not this job's record"
-        if job.get("kind") not in ("score", "final") or parse_iso(job.get("started_at")) is None:
+        if job.get("kind") not in ("score", "final", "submit") or parse_iso(job.get("started_at")) is None:
             return "kind or started_at is missing"
         if not is_number(job.get("elapsed_s")) or not isinstance(job.get("counts"), bool):
             return "elapsed_s or counts is missing"
@@ -85,10 +85,14 @@ def running_job(ctx):
     return job
 
 
-def create_job(ctx, kind, clock):
+SUBMISSION_FILE = "submission.txt"  # a submit job's answer, in its folder (the scorer reads REBENCH_SUBMISSION_FILE)
+
+
+def create_job(ctx, kind, clock, submission=None):
     """Writes the job's folder with its job.json, then makes it visible under its id in one rename: a caller
     killed or failing half-way leaves only a hidden folder (which recovery removes), never a job without a
-    record, and a job that could not be created never becomes an entry."""
+    record, and a job that could not be created never becomes an entry. A submit job's answer (bytes) is
+    written into the folder before it becomes visible, so its scorer never runs without it."""
     started = clock.now
     job_id = new_job_id(started)
     final_dir = ctx.job_dir(job_id)
@@ -105,6 +109,12 @@ def create_job(ctx, kind, clock):
     os.makedirs(stage, mode=0o755)
     try:
         open(os.path.join(stage, "output.log"), "ab").close()
+        if submission is not None:
+            with open(os.path.join(stage, SUBMISSION_FILE), "wb") as f:
+                f.write(submission)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(os.path.join(stage, SUBMISSION_FILE), 0o644)
         # Not synced: the folder's name holds what recovery needs (the job id is its start), and a record
         # lost with a crash is rebuilt from it; the rename below is synced, so the job itself is not lost.
         write_json_atomic(os.path.join(stage, "job.json"), job, sync=False)
@@ -201,9 +211,9 @@ def _job_process(ctx, job_id, lock_fd, log_fd, done_fd, run_job):
         os._exit(code)
 
 
-def start_job(ctx, kind, clock, lock_fd, run_job):
+def start_job(ctx, kind, clock, lock_fd, run_job, submission=None):
     """Creates and spawns a job while the caller holds the session lock and the score lock."""
-    job = create_job(ctx, kind, clock)
+    job = create_job(ctx, kind, clock, submission)
     try:
         spawn_job(ctx, job, lock_fd, run_job)
     except OSError as e:

@@ -5,11 +5,11 @@ import json
 import os
 import re
 
-from . import records, snapshots
-from .common import RunnerError
-from .contract import Problem, checker
+from . import RUNNER_VERSION
+from .common import RunnerError, package_data, sha256
 
 ENV_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+CHECKED_FILE = "manifest-checked.json"
 
 
 class ManifestProblem(Exception):
@@ -21,6 +21,8 @@ def validate_manifest(raw):
 
     The rules are the contract's (contract.json, generated from src/core/manifest.ts), plus the one rule JSON
     Schema cannot say: the two scores that normalise must differ."""
+    from .contract import Problem, checker
+
     try:
         m = checker("manifest", normalize=True)(raw)
     except Problem as e:
@@ -34,6 +36,8 @@ def validate_manifest(raw):
 def _participant_fields(m):
     """What the participant's features read, in the form they read it: the solution's path and its snapshot
     settings apart, and the organiser's rules, questions and reasons (None where the manifest has none)."""
+    from . import records, snapshots
+
     try:
         solution = m["solution"]
         if isinstance(solution, dict):
@@ -47,6 +51,14 @@ def _participant_fields(m):
     except ValueError as e:
         raise ManifestProblem(str(e))
     m.setdefault("away_after_minutes", None)
+    scoring = m["scoring"]
+    scoring.setdefault("submit", None)
+    scoring.setdefault("aggregate_command", None)
+    if scoring["submit"] is not None and scoring["submit"].get("pattern") is not None:
+        try:
+            re.compile(scoring["submit"]["pattern"])
+        except (re.error, RecursionError) as e:
+            raise ManifestProblem("scoring.submit.pattern: not a regular expression (%s)" % e)
     return m
 
 
@@ -54,8 +66,70 @@ def _reject_constant(name):
     raise ValueError("%s is not allowed in JSON" % name)
 
 
-def load_environment(environments_dir, env_id):
-    """Loads and checks <environments_dir>/<env_id>; raises an "environment" error saying what to fix."""
+# The manifests this process has checked: (path, key) -> the checked manifest as JSON text.
+_checked = {}
+# The records (cache path, key) this process has read or written.
+_recorded = set()
+_contract_digest = []
+
+
+def _check_key(data):
+    """What a checked manifest depends on: its bytes, the contract and the runner that checked it."""
+    if not _contract_digest:
+        _contract_digest.append(sha256(package_data("contract.json")).hexdigest())
+    return "%s %s %s" % (RUNNER_VERSION, _contract_digest[0], sha256(data).hexdigest())
+
+
+def _read_checked(cache_path, key):
+    """The checked manifest as JSON text from the runner's record of its last check, when the key matches."""
+    try:
+        with open(cache_path, "rb") as f:
+            record = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None  # missing or damaged: the manifest is checked again and the record rewritten
+    if isinstance(record, dict) and record.get("key") == key and isinstance(record.get("manifest"), str):
+        return record["manifest"]
+    return None
+
+
+def _write_checked(cache_path, key, text):
+    """Records a check's result; whether it was written."""
+    from .files import write_atomic
+
+    try:
+        # A record that can be rebuilt: not synced.
+        write_atomic(cache_path, json.dumps({"key": key, "manifest": text}).encode("utf-8"), sync=False)
+    except OSError:
+        return False  # a state folder that cannot be written is reported by the command that writes to it
+    return True
+
+
+def checked_manifest(manifest_path, data, cache_path=None):
+    """The manifest from manifest.json's bytes, checked and with defaults filled in; raises ManifestProblem,
+    ValueError or UnicodeDecodeError (not JSON) or RecursionError.
+
+    The check compiles the contract's rules, the largest part of a command's start-up: its result is kept
+    (in this process, and in cache_path in the runner's state) under the manifest's hash, the contract's and
+    the runner's version, so that it is only done again when one of them changes."""
+    key = _check_key(data)
+    text = _checked.get((manifest_path, key))
+    if text is None and cache_path is not None:
+        text = _read_checked(cache_path, key)
+        if text is not None:
+            _recorded.add((cache_path, key))
+    if text is None:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        text = json.dumps(validate_manifest(raw), sort_keys=True)
+    _checked[(manifest_path, key)] = text
+    if cache_path is not None and (cache_path, key) not in _recorded and _write_checked(cache_path, key, text):
+        _recorded.add((cache_path, key))
+    return json.loads(text)  # a copy of its own for each caller
+
+
+def load_environment(environments_dir, env_id, cache_dir=None):
+    """Loads and checks <environments_dir>/<env_id>; raises an "environment" error saying what to fix.
+
+    cache_dir (the runner's state folder) keeps the last check's result (see checked_manifest)."""
     if not isinstance(env_id, str) or not ENV_ID_RE.match(env_id):
         raise RunnerError("environment", "%r is not a valid environment id (lowercase letters, digits and "
                                          "\"-\"). Check the environment name and run setup again." % (env_id,))
@@ -66,19 +140,17 @@ def load_environment(environments_dir, env_id):
                                          "environment folder there (or pass --environments-dir to setup)."
                           % (env_id, env_dir))
     try:
-        with open(manifest_path, "r", encoding="utf-8") as f:
-            raw = json.load(f, parse_constant=_reject_constant)
+        with open(manifest_path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise RunnerError("environment", "%s is missing. Every environment folder needs a manifest.json; "
                                          "reinstall the environment." % manifest_path)
+    try:
+        manifest = checked_manifest(manifest_path, data,
+                                    os.path.join(cache_dir, CHECKED_FILE) if cache_dir is not None else None)
     except (ValueError, UnicodeDecodeError) as e:
         raise RunnerError("environment", "%s is not valid JSON (%s). Fix the file and try again."
                           % (manifest_path, e))
-    except RecursionError:
-        raise RunnerError("environment", "%s is nested too deeply to be an environment manifest. Fix the file "
-                                         "and try again." % manifest_path)
-    try:
-        manifest = validate_manifest(raw)
     except RecursionError:
         raise RunnerError("environment", "%s is nested too deeply to be an environment manifest. Fix the file "
                                          "and try again." % manifest_path)

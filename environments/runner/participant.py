@@ -5,10 +5,13 @@ commands that read and write them: note, records, confirm-rules, give-up, answer
 import json
 import os
 
-from . import records, snapshots
-from .common import EXIT_CODES, RunnerError, format_duration, iso, round3
+from . import records
+from .common import EXIT_CODES, LazyModule, RunnerError, format_duration, iso, round3
 from .files import write_json_atomic
 from .session import load_session
+from .status import measured_start, record_chain  # noqa: F401  (measured_start: for the status and tests)
+
+snapshots = LazyModule(__package__ + ".snapshots")  # status and most commands never touch the store
 
 SUMMARY_LISTED = 20  # left-out paths named in a score log entry (the snapshot's tree lists more)
 
@@ -55,9 +58,11 @@ def keep_solution(ctx, job_dir):
         summary = {"error": "the solution could not be kept (%s: %s)" % (getattr(e, "filename", None) or "state",
                                                                           e.strerror or e)}
     try:
-        write_json_atomic(os.path.join(job_dir, "snapshot.json"), summary)
+        # Only for the entry of a job whose process died (scoring.recover_result), which also needs the
+        # scorer's record: that one is not synced (it only matters while this boot lasts), so neither is this.
+        write_json_atomic(os.path.join(job_dir, "snapshot.json"), summary, sync=False)
     except OSError:
-        pass  # only for recovering an interrupted job's entry
+        pass
     return summary
 
 
@@ -172,11 +177,6 @@ def _restore(ctx, store, sid, config, reader, yes):
 
 # ---------------------------------------------------------------------------------------------
 # The session record
-
-
-def record_chain(ctx):
-    seed = "%s:%s" % (ctx.config["environment"], os.path.realpath(ctx.state_dir))
-    return records.Chain(ctx.state_path("records.jsonl"), seed)
 
 
 def settings(manifest):
@@ -317,38 +317,8 @@ def cmd_records(ctx, args):
     return EXIT_CODES["ok"] if result["intact"] else EXIT_CODES["integrity"]
 
 
-def status_fields(ctx):
-    """What status adds for the participant's side: the organiser's settings and the record's state."""
-    manifest = ctx.manifest
-    scan = record_chain(ctx).scan()
-    confirmed = [r for r in scan.records if r["kind"] == "rules_confirmed"]
-    gave_up = [r for r in scan.records if r["kind"] == "give_up"]
-    answered = [r for r in scan.records if r["kind"] == "answers"]
-    return {
-        "rules": manifest.get("rules"),
-        "end_questions": manifest.get("end_questions"),
-        "give_up_reasons": manifest.get("give_up_reasons"),
-        "away_after_minutes": manifest.get("away_after_minutes"),
-        "rules_confirmed_at": confirmed[-1]["time"] if confirmed else None,
-        "gave_up": {"reason": gave_up[-1]["reason"], "choice": gave_up[-1]["choice"]} if gave_up else None,
-        "answered": bool(answered),
-        "notes": sum(1 for r in scan.records if r["kind"] == "note"),
-        "records_intact": scan.intact,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # The starting score measured on this machine (unprotected mode: the demo, practice sessions)
-
-
-def measured_start(ctx):
-    """The starting score measured on this machine by measure-start, or None."""
-    from .files import read_state_file
-
-    def check(o):
-        ok = isinstance(o, dict) and isinstance(o.get("score"), (int, float)) and not isinstance(o.get("score"), bool)
-        return None if ok and o.get("environment") == ctx.config["environment"] else "not a starting-score record"
-    return read_state_file(ctx.state_path("starting-score.json"), check=check)
 
 
 def cmd_measure_start(ctx, args):
@@ -363,6 +333,10 @@ def cmd_measure_start(ctx, args):
     if ctx.config["mode"] == "protected":
         raise RunnerError("refused", "In protected mode the organiser measures the starting score when preparing "
                                      "the VM; measure-start is for unprotected sessions.")
+    if ctx.manifest["scoring"].get("visible", "all") == "none":
+        raise RunnerError("refused", "This environment's scores are hidden from the participant (scoring.visible "
+                                     "\"none\"), so a starting score measured here could not be shown; the "
+                                     "manifest's starting score is used.")
     session = load_session(ctx)
     clock, _ = session_clock(ctx, session)
     if clock.state != "not_started":

@@ -13,6 +13,8 @@ Record kinds and their own fields (every record also has index, kind, time, elap
                      skipped: true when the participant skipped the whole form
     rules_confirmed  rules: the rules as shown (a list of strings); rules_sha256: their hash
     restore          snapshot: the snapshot restored; kept_as: the snapshot of the state before it
+    submission       answer: the answer submitted (end scoring); answer_sha256: its hash; job_id: the job
+                     that scores it (the session's final entry)
 
 `time` is the runner's clock (UTC ISO 8601) and `elapsed_s` the session time (pauses excluded) when it
 was written, or null before the session started (the rules are confirmed before the clock starts).
@@ -20,16 +22,15 @@ was written, or null before the session started (the rules are confirmed before 
 This module also checks the organiser's settings that these records answer: `end_questions`,
 `rules` and `give_up_reasons` (validate_questions, validate_rules, validate_reasons).
 
-Python 3.8+ standard library only; it imports nothing from the runner, so it can be tested alone.
+Python 3.8+ standard library only; of the runner it uses the score log's hash, canonical JSON and appender.
 """
 
-import fcntl
 import json
 import math
-import os
 import re
 
 from .common import HASH_RE, sha256
+from .files import append_locked
 from .scorelog import canonical_json, entry_hash as record_hash
 
 GENESIS_PREFIX = "rebench-records-genesis:"
@@ -41,7 +42,8 @@ ANSWER_LIMIT = 4000
 QUESTION_LIMIT = 30
 RULE_LIMIT = 1000
 RULES_LIMIT = 30
-KINDS = ("note", "give_up", "answers", "rules_confirmed", "restore")
+KINDS = ("note", "give_up", "answers", "rules_confirmed", "restore", "submission")
+SUBMISSION_LIMIT = 65536
 COMMON = ("index", "kind", "time", "elapsed_s", "prev_hash", "hash")
 
 
@@ -250,6 +252,19 @@ def fields_for(kind, request, settings=None):
         if not (isinstance(snap, str) and HASH_RE.match(snap) and isinstance(kept, str) and HASH_RE.match(kept)):
             raise RecordError("usage", "a restore record needs the snapshot restored and the one kept before it")
         return {"snapshot": snap, "kept_as": kept}
+    if kind == "submission":
+        answer = request.get("answer")
+        if not isinstance(answer, str):
+            raise RecordError("usage", "The answer must be text, got %s" % json.dumps(answer)[:100])
+        if not answer.strip():
+            raise RecordError("usage", "The answer is empty; write an answer first.")
+        if len(answer) > SUBMISSION_LIMIT:
+            raise RecordError("usage", "The answer is %d characters long; at most %d are taken. Shorten it and try "
+                                       "again." % (len(answer), SUBMISSION_LIMIT))
+        job_id = request.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise RecordError("usage", "a submission record needs the job that scores it")
+        return {"answer": answer, "answer_sha256": sha256(answer.encode("utf-8")).hexdigest(), "job_id": job_id}
     raise RecordError("usage", "%r is not a record kind (%s)" % (kind, ", ".join(KINDS)))
 
 
@@ -279,6 +294,7 @@ def record_problem(obj):
     expected = {
         "note": ("text",), "give_up": ("choice", "reason"), "answers": ("answers", "questions", "skipped"),
         "rules_confirmed": ("rules", "rules_sha256"), "restore": ("kept_as", "snapshot"),
+        "submission": ("answer", "answer_sha256", "job_id"),
     }[obj["kind"]]
     if tuple(sorted(own)) != expected:
         return "a %s record has the fields %s, not %s" % (obj["kind"], ", ".join(expected), ", ".join(sorted(own)))
@@ -359,26 +375,13 @@ class Chain(object):
     def append(self, kind, fields, time_iso, elapsed_s):
         """Appends one record (fields checked by fields_for) and returns it; synced before it returns.
 
-        The file is locked for the read-check-write, so two writers never take the same index. A torn last
-        line is first ended with a newline and stays as evidence (scan reports it).
+        Written by files.append_locked, as the score log is: the file is locked for the read-check-write, so
+        two writers never take the same index. A torn last line is first ended with a newline and stays as
+        evidence (scan reports it).
         """
-        created = not os.path.exists(self.path)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.lseek(fd, 0, os.SEEK_SET)
-            chunks = []
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            scan = Scan(b"".join(chunks), self.genesis)
-            prefix = b""
-            index = scan.next_index
-            if scan.torn is not None:
-                prefix = b"\n"
-                index += 1
+        def decide(data):
+            scan = Scan(data, self.genesis)
+            index = scan.next_index + (1 if scan.torn is not None else 0)
             record = dict(fields)
             record.update({"index": index, "kind": kind, "time": time_iso,
                            "elapsed_s": None if elapsed_s is None else round(float(elapsed_s), 3),
@@ -387,20 +390,6 @@ class Chain(object):
             problem = record_problem(record)
             if problem:
                 raise RecordError("internal", "refusing to write a malformed record: %s" % problem)
-            data = prefix + canonical_json(record).encode("utf-8") + b"\n"
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
-            try:
-                dfd = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            except OSError:
-                pass
-        return record
+            return canonical_json(record).encode("utf-8"), record, None
+
+        return append_locked(self.path, decide)

@@ -1,12 +1,10 @@
 """The score log: one JSON entry per line, chained by hashes; appends under a lock; full checks (verify)."""
 
-import fcntl
 import json
 import os
 
 from .common import CLOCK_BACK_TOLERANCE_S, HASH_RE, RunnerError, iso, parse_iso, sha256
-from .contract import problem
-from .files import fsync_dir, write_all
+from .files import append_locked
 from .session import genesis_hash
 
 LOG_FILE = "score.log.jsonl"
@@ -28,6 +26,8 @@ def snapshot_summary_ok(v):
 
 def entry_problem(obj):
     """Why obj is not a well-formed score log entry (by the contract's score_log_entry), or None."""
+    from .contract import problem  # only for lines that are read unchecked: status reads none once checkpointed
+
     return problem("score_log_entry", obj)
 
 
@@ -189,41 +189,23 @@ def append_entry(ctx, session, fields, on_written=None):
     on_written(scan, entry, fd), called still holding the lock once the entry is in the log, lets the status
     checkpoint take the full check this append has just made.
 
-    The log is flocked for the whole read-check-write so that two writers cannot compute the same
-    index. A torn last line is first ended with a newline: if it is a complete entry it becomes a
-    normal entry again, otherwise it stays in the log as evidence (verify reports it).
+    Written by files.append_locked (flocked read-check-write, synced). A torn last line is first ended with a
+    newline: if it is a complete entry it becomes a normal entry again, otherwise it stays in the log as
+    evidence (verify reports it).
     """
-    path = ctx.state_path(LOG_FILE)
-    created = not os.path.exists(path)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        scan = LogScan(b"".join(chunks), genesis_hash(session), session_start=parse_iso(session["started_at"])).run()
-        prefix = b""
+    def decide(data):
+        scan = LogScan(data, genesis_hash(session), session_start=parse_iso(session["started_at"])).run()
         last_hash = scan.last_hash
         next_index = scan.next_index
         if scan.torn is not None:
-            prefix = b"\n"
             next_index += 1
             if scan.torn_entry is not None:
                 last_hash = scan.torn_entry["hash"]
                 if scan.torn_entry["job_id"] == fields["job_id"]:
-                    write_all(fd, prefix)
-                    os.fsync(fd)
-                    return scan.torn_entry
+                    return None, scan.torn_entry, None
         existing = scan.find_job(fields["job_id"])
         if existing is not None:
-            if prefix:
-                write_all(fd, prefix)
-                os.fsync(fd)
-            return existing
+            return None, existing, None
         entry = dict(fields)
         entry["index"] = next_index
         entry["prev_hash"] = last_hash
@@ -231,15 +213,10 @@ def append_entry(ctx, session, fields, on_written=None):
         problem = entry_problem(entry)
         if problem:
             raise RunnerError("internal", "refusing to write a malformed score log entry: %s" % problem)
-        write_all(fd, prefix + canonical_json(entry).encode("utf-8") + b"\n")
-        os.fsync(fd)
-        if on_written is not None:
-            on_written(scan, entry, fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(os.path.dirname(path))
-    return entry
+        after = None if on_written is None else (lambda fd: on_written(scan, entry, fd))
+        return canonical_json(entry).encode("utf-8"), entry, after
+
+    return append_locked(ctx.state_path(LOG_FILE), decide)
 
 
 def tail_entries(ctx, session, from_index):

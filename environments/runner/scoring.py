@@ -1,6 +1,7 @@
 """Running one scoring job: the solution's hash, the scorer as its own process group with a time limit and
 an output limit, its result file, and the fields of the log entry."""
 
+import errno
 import json
 import math
 import os
@@ -11,12 +12,14 @@ import time
 from .common import (DRAIN_AFTER_EXIT_S, MESSAGE_LIMIT, POLL_S, RESULT_LIMIT, TERM_GRACE_S, LazyModule,
                      RunnerError, clean_text, describe, iso, now_s, parse_iso, round3, sha256)
 from .files import file_size, holds_lock, make_dirs, read_state_file, write_json_atomic
-from .jobs import boot_id, failed_fields, finish_job, job_entry, kill_leftover_scorer, read_job
+from .hidden import hide
+from .jobs import SUBMISSION_FILE, boot_id, failed_fields, finish_job, job_entry, kill_leftover_scorer, read_job
 from .participant import keep_solution
 from .scorelog import snapshot_summary_ok
 from .session import load_session
 
 select = LazyModule("select")
+shutil = LazyModule("shutil")
 subprocess = LazyModule("subprocess")
 traceback = LazyModule("traceback")
 
@@ -83,8 +86,8 @@ class OutputSink(object):
             lead = b"" if self.last_byte == b"\n" else b"\n"
             note = "[output truncated after %d bytes; the scorer wrote %d bytes in all]\n" % (self.kept, self.total)
             self.file.write(lead + note.encode("utf-8"))
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        # Not synced: the output is what the participant watched, the entry is what counts, and the entry is
+        # synced with the score log before anyone is told of it (an fsync here would double the wait for it).
         self.file.close()
 
 
@@ -101,6 +104,11 @@ def scorer_environment(ctx, job_id, result_file):
     env["REBENCH_SOLUTION_DIR"] = ctx.config["solution_dir"]
     env["REBENCH_RESULT_FILE"] = result_file
     env["REBENCH_JOB_ID"] = job_id
+    submission = os.path.join(ctx.job_dir(job_id), SUBMISSION_FILE)
+    if os.path.isfile(submission):
+        env["REBENCH_SUBMISSION_FILE"] = submission  # a submit job: the answer to score
+    else:
+        env.pop("REBENCH_SUBMISSION_FILE", None)
     env["PYTHONUNBUFFERED"] = "1"  # progress lines reach the participant as they are printed
     return env
 
@@ -129,11 +137,19 @@ def privilege_drop(ctx, result_dir):
     return record, drop
 
 
+# Starts the scorer once its record is written: the shell waits for a line on the given descriptor (the job
+# writes it after scorer.json), then becomes the scorer (exec keeps its pid, so the record names the scorer's
+# process group). When the job process dies first, the line never comes and the scorer never runs.
+START_WHEN_RECORDED = 'read _ <&%d && exec "$@" %d<&-'
+
+
 def run_scorer(ctx, job, sink, result_file, solution_hash):
     """Runs the scoring command in its own process group; returns (exit_code, signal, timed_out, stopped_by).
 
-    The scorer's own process writes scorer.json (its process group) before it runs anything, so a job
-    process killed at any moment after the fork leaves a scorer that recovery can find and stop.
+    scorer.json (the scorer's process group) is written before the scoring command runs, so a job process
+    killed at any moment leaves either no scorer or one that recovery can find and stop. The scorer is started
+    without Python code in the child (a /bin/sh that waits for the record), so Python can vfork it instead of
+    copying this process, which on a loaded machine made the start of every scoring run tens of ms slower.
     """
     env_dir = ctx.environment["dir"]
     scoring = ctx.manifest["scoring"]
@@ -146,19 +162,42 @@ def run_scorer(ctx, job, sink, result_file, solution_hash):
         env["USER"] = env["LOGNAME"] = record.pw_name
     info_path = os.path.join(ctx.job_dir(job["job_id"]), "scorer.json")
     info = {"boot_id": boot_id(), "solution_hash": solution_hash}
-
-    def before_exec():
-        # In the scorer's process, after setsid: its pid is its process group. Not synced: the record only
-        # matters while this boot lasts (after a restart the scorer is gone with it).
-        write_json_atomic(info_path, dict(info, pgid=os.getpid()), sync=False)
-        if dropped:
-            dropped[1]()
-
-    proc = subprocess.Popen(
-        argv, cwd=env_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, preexec_fn=before_exec,
-    )
+    check_program(argv[0], env_dir, env.get("PATH"))
+    go_read, go_write = os.pipe()
+    try:
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", START_WHEN_RECORDED % (go_read, go_read), "rebench-scorer"] + argv,
+                cwd=env_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True, pass_fds=(go_read,),
+                preexec_fn=dropped[1] if dropped else None)
+        finally:
+            os.close(go_read)
+        # Not synced: the record only matters while this boot lasts (after a restart the scorer is gone with it).
+        write_json_atomic(info_path, dict(info, pgid=proc.pid), sync=False)
+        os.write(go_write, b"\n")
+    except BaseException:
+        os.close(go_write)  # the shell reads end of file and exits without running the scorer
+        if "proc" in locals():
+            proc.wait()
+        raise
+    os.close(go_write)
     return supervise(proc, sink, scoring["timeout_s"])
+
+
+def check_program(program, cwd, path):
+    """Raises the OSError that starting program would give when it cannot be found or run (the shell that
+    starts it would only exit with 127 or 126)."""
+    if "/" in program:
+        full = os.path.join(cwd, program)
+    else:
+        full = shutil.which(program, path=path)
+        if full is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if not os.path.exists(full):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if os.path.isdir(full) or not os.access(full, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
 
 
 def kill_group(pgid, sig):
@@ -252,6 +291,16 @@ def wait_for_exit(proc, exit_fd, timeout):
         pass
 
 
+def manual_result(path):
+    """Whether the result file says that a person scores the submission later ({"score": null, "manual": true})."""
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            data = json.loads(f.read(RESULT_LIMIT + 1))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("manual") is True and data.get("score") is None
+
+
 def read_result(path):
     """(score or None, scorer's message, why there is no score or None) from the result file."""
     try:
@@ -341,6 +390,12 @@ def execute_job(ctx, job):
         if exit_code != 0:
             score = None
             reason = "the scorer exited with code %d%s" % (exit_code, "; " + reason if reason else "")
+    # Why the run failed at the runner's level (no value of the scorer's in it): all a hidden run may show.
+    runner_reason = None
+    if start_error or stopped_by or timed_out or sig:
+        runner_reason = reason
+    elif exit_code != 0:
+        runner_reason = "the scorer exited with code %d" % exit_code
     ended = now_s()
     fields = {
         "job_id": job["job_id"], "kind": job["kind"], "started_at": job["started_at"], "ended_at": iso(ended),
@@ -353,7 +408,9 @@ def execute_job(ctx, job):
     }
     if snapshot is not None:
         fields["snapshot"] = snapshot
-    return fields
+    if job["kind"] == "submit" and score is None and reason is None and exit_code == 0 and manual_result(result_file):
+        fields["manual"] = True  # scored by a person later: no score yet, which is neither 0 nor a failure
+    return hide(ctx, fields, result_file, runner_reason)
 
 
 def run_job(ctx, job_id, lock_fd):
@@ -424,4 +481,4 @@ def recover_result(ctx, job):
                                check=lambda o: None if snapshot_summary_ok(o) else "not a snapshot summary")
     if snapshot is not None:
         fields["snapshot"] = snapshot
-    return fields
+    return hide(ctx, fields, result_file, None)

@@ -39,7 +39,7 @@ _OBJECT = (lambda v: isinstance(v, dict), "an object")
 ARGUMENTS = {
     "setup": {"environment": ("environment", _STR, None, True), "solution_dir": ("solution_dir", _STR, None, False),
               "environments_dir": ("environments_dir", _STR, None, False)},
-    "status": {}, "start": {}, "instructions": {}, "pause": {}, "resume": {}, "verify": {},
+    "status": {}, "hidden": {}, "start": {}, "instructions": {}, "pause": {}, "resume": {}, "verify": {},
     "score": {"follow": ("follow", _BOOL, False, False)},
     "attach": {"job_id": ("job_id", _STR, None, True), "offset": ("offset", _INT, 0, False)},
     "log": {"from": ("from_index", _INT, 0, False)},
@@ -49,6 +49,9 @@ ARGUMENTS = {
     "import-metr-csv": {"file": ("file", _STR, None, True)},
     "note": {"text": ("text", _TEXT, None, True)},
     "records": {},
+    "submit": {"answer": ("answer", _TEXT, None, True), "yes": ("yes", _BOOL, False, False),
+               "follow": ("follow", _BOOL, False, False)},
+    "aggregate": {},
     "measure-start": {},
     "confirm-rules": {"rules": ("rules", _LIST, None, False)},
     "give-up": {"reason": ("reason", _TEXT, "", False), "choice": ("choice", _STR, None, False),
@@ -301,16 +304,19 @@ class Channel(object):
         from . import RUNNER_VERSION
 
         self.send({"event": {"type": "hello", "runner_version": RUNNER_VERSION}})
-        # While the client reads the hello: what every scoring job needs, so that each fork has it at once.
-        from . import commands, follow, scoring  # noqa: F401
-        import select as _select, shutil as _shutil, subprocess as _subprocess, traceback as _traceback  # noqa: F401,E401
+        preloaded = False
         while not self.closed:
             fds = [self.stdin_fd] + [f.done_fd for f, _, _ in self.followers if f.done_fd is not None]
-            timeout = POLL_S if self.followers else WATCH_EVERY_S
+            timeout = POLL_S if self.followers or not preloaded else WATCH_EVERY_S
             try:
                 ready, _, _ = select.select(fds, [], [], timeout)
             except InterruptedError:
                 continue
+            if not ready and not preloaded:
+                # Once the client's first requests are answered (connecting sends several at once): what every
+                # scoring job needs, so that each fork has it at once.
+                preloaded = True
+                preload()
             if self.stdin_fd in ready:
                 data = os.read(self.stdin_fd, 65536)
                 if not data:
@@ -335,6 +341,11 @@ class Channel(object):
                 self.watch()
                 self.reap()
         return 0
+
+
+def preload():
+    from . import commands, follow, scoring  # noqa: F401
+    import select as _select, shutil as _shutil, subprocess as _subprocess, traceback as _traceback  # noqa: F401,E401
 
 
 def run_then(then, code, out):

@@ -271,6 +271,25 @@ def _open_parent(root_fd, rel, create=False, owner=None):
         raise
 
 
+class _InFolderOf(object):
+    """The one way to reach a kept path: `with _InFolderOf(root_fd, rel) as (folder, name)` gives a descriptor
+    of rel's folder, reached without following links (_open_parent), and rel's last component; the folder is
+    closed after. Raises as _open_parent does (FileNotFoundError, SnapshotError)."""
+
+    def __init__(self, root_fd, rel, create=False, owner=None):
+        self.args = (root_fd, rel, create, owner)
+        self.folder = None
+
+    def __enter__(self):
+        root_fd, rel, create, owner = self.args
+        self.folder = _open_parent(root_fd, rel, create, owner)
+        return self.folder, rel.rsplit("/", 1)[-1]
+
+    def __exit__(self, *exc):
+        os.close(self.folder)
+        return False
+
+
 class _Reader(object):
     """Whether the participant (reader_uid) may read a file or folder, from its owner and mode bits."""
 
@@ -348,31 +367,24 @@ class Store(object):
 
     def read_object(self, digest, expected_size=None):
         """An object's bytes, checked against its name (a changed object is an integrity error)."""
-        try:
-            with open(self.object_path(digest), "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise SnapshotError("integrity", "The stored file %s is missing from the snapshot store %s. The "
-                                             "snapshot cannot be restored; tell the organiser." % (digest, self.root))
-        if sha256(data).hexdigest() != digest or (expected_size is not None and len(data) != expected_size):
-            raise SnapshotError("integrity", "The stored file %s in %s does not match its hash (changed after it "
-                                             "was kept). Tell the organiser." % (digest, self.root))
-        return data
+        return _read_addressed(
+            self.object_path(digest), digest, expected_size,
+            SnapshotError("integrity", "The stored file %s is missing from the snapshot store %s. The snapshot "
+                                       "cannot be restored; tell the organiser." % (digest, self.root)),
+            SnapshotError("integrity", "The stored file %s in %s does not match its hash (changed after it was "
+                                       "kept). Tell the organiser." % (digest, self.root)))
 
     # --- trees ---
 
     def tree(self, snapshot_id):
         """A snapshot's tree, checked against its id."""
         check_id(snapshot_id)
-        try:
-            with open(self.tree_path(snapshot_id), "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            raise SnapshotError("not-found", "There is no snapshot %s in %s. Use the snapshot id of a score log "
-                                             "entry." % (snapshot_id, self.root))
-        if sha256(raw).hexdigest() != snapshot_id:
-            raise SnapshotError("integrity", "The snapshot %s in %s does not match its id (changed after it was "
-                                             "kept). Tell the organiser." % (snapshot_id, self.root))
+        raw = _read_addressed(
+            self.tree_path(snapshot_id), snapshot_id, None,
+            SnapshotError("not-found", "There is no snapshot %s in %s. Use the snapshot id of a score log entry."
+                          % (snapshot_id, self.root)),
+            SnapshotError("integrity", "The snapshot %s in %s does not match its id (changed after it was kept). "
+                                       "Tell the organiser." % (snapshot_id, self.root)))
         return json.loads(raw.decode("utf-8"))
 
     def _write_tree(self, tree):
@@ -832,20 +844,16 @@ def _plan(target, current):
 def _remove(root_fd, rel):
     """Removes a kept file or link (never follows a link). A folder in its place is left for the caller."""
     try:
-        parent = _open_parent(root_fd, rel)
+        with _InFolderOf(root_fd, rel) as (parent, name):
+            try:
+                os.unlink(name, dir_fd=parent)
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+            except OSError as e:
+                if e.errno not in (errno.EISDIR, errno.EPERM):
+                    raise
     except (FileNotFoundError, SnapshotError):
         return
-    try:
-        os.unlink(rel.rsplit("/", 1)[-1], dir_fd=parent)
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        pass
-    except OSError as e:
-        if e.errno not in (errno.EISDIR, errno.EPERM):
-            raise
-    finally:
-        os.close(parent)
 
 
 def _prune_empty_dirs(root_fd, removed, keep):
@@ -855,22 +863,18 @@ def _prune_empty_dirs(root_fd, removed, keep):
         if d in keep:
             continue
         try:
-            parent = _open_parent(root_fd, d)
+            with _InFolderOf(root_fd, d) as (parent, name):
+                try:
+                    os.rmdir(name, dir_fd=parent)
+                except OSError:
+                    pass  # not empty: it holds files that were not kept, and they stay
         except (FileNotFoundError, SnapshotError):
             continue
-        try:
-            os.rmdir(d.rsplit("/", 1)[-1], dir_fd=parent)
-        except OSError:
-            pass  # not empty: it holds files that were not kept, and they stay
-        finally:
-            os.close(parent)
 
 
 def _write_file(root_fd, rel, data, mode, owner):
-    parent = _open_parent(root_fd, rel, create=True, owner=owner)
-    name = rel.rsplit("/", 1)[-1]
-    tmp = ".%s.restore-%d-%s" % (name[:100], os.getpid(), os.urandom(4).hex())
-    try:
+    with _InFolderOf(root_fd, rel, create=True, owner=owner) as (parent, name):
+        tmp = ".%s.restore-%d-%s" % (name[:100], os.getpid(), os.urandom(4).hex())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode, dir_fd=parent)
         try:
             _write_all(fd, data)
@@ -888,21 +892,15 @@ def _write_file(root_fd, rel, data, mode, owner):
                 raise SnapshotError("conflict", "%s is a file in the snapshot, but now a folder holds files that "
                                                 "were not kept. Move the folder away and restore again." % rel)
             raise
-    finally:
-        os.close(parent)
 
 
 def _write_link(root_fd, rel, target, owner):
-    parent = _open_parent(root_fd, rel, create=True, owner=owner)
-    name = rel.rsplit("/", 1)[-1]
-    tmp = ".%s.restore-%d-%s" % (name[:100], os.getpid(), os.urandom(4).hex())
-    try:
+    with _InFolderOf(root_fd, rel, create=True, owner=owner) as (parent, name):
+        tmp = ".%s.restore-%d-%s" % (name[:100], os.getpid(), os.urandom(4).hex())
         os.symlink(target, tmp, dir_fd=parent)
         if owner is not None:
             os.chown(tmp, owner[0], owner[1], dir_fd=parent, follow_symlinks=False)
         os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
-    finally:
-        os.close(parent)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,6 +913,19 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def _read_addressed(path, digest, expected_size, missing, changed):
+    """The bytes of a file of the store named by its sha256 (an object or a tree); raises `missing` when it is
+    not there and `changed` when its bytes no longer match the name (or expected_size)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise missing
+    if sha256(data).hexdigest() != digest or (expected_size is not None and len(data) != expected_size):
+        raise changed
+    return data
+
+
 def _looks_binary(head):
     return b"\0" in head
 
@@ -925,20 +936,15 @@ def _head_of_file(solution_dir, rel):
     except OSError:
         return b""
     try:
-        parent = _open_parent(root, rel)
+        with _InFolderOf(root, rel) as (parent, name):
+            fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+            try:
+                return os.read(fd, 8000)
+            finally:
+                os.close(fd)
     except (OSError, SnapshotError):
-        os.close(root)
-        return b""
-    try:
-        fd = os.open(rel.rsplit("/", 1)[-1], os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
-        try:
-            return os.read(fd, 8000)
-        finally:
-            os.close(fd)
-    except OSError:
         return b""
     finally:
-        os.close(parent)
         os.close(root)
 
 

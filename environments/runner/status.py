@@ -1,13 +1,69 @@
-"""The session's status (what `status` answers) and the texts people read on a terminal."""
+"""The session's status (what `status` answers) and the texts people read on a terminal. `status` is the
+command run most often, each time by a new Python in one-shot use: it imports only what it needs."""
 
-from .participant import measured_start, status_fields
+import os
+
+from . import records
 from .common import format_duration, format_score, iso, now_s, round3
+from .files import read_state_file
 from .grants import granted_until, grants_summary
 from .jobs import job_summary, probe_and_recover
 from .logstate import log_summary
 from .session import Clock, ClockSetBack, load_session, note_time_seen, recorded_floor
 
 from . import RUNNER_VERSION
+
+
+def record_chain(ctx):
+    seed = "%s:%s" % (ctx.config["environment"], os.path.realpath(ctx.state_dir))
+    return records.Chain(ctx.state_path("records.jsonl"), seed)
+
+
+def status_fields(ctx):
+    """What status adds for the participant's side: the organiser's settings and the record's state."""
+    manifest = ctx.manifest
+    scan = record_chain(ctx).scan()
+    confirmed = [r for r in scan.records if r["kind"] == "rules_confirmed"]
+    gave_up = [r for r in scan.records if r["kind"] == "give_up"]
+    answered = [r for r in scan.records if r["kind"] == "answers"]
+    return {
+        "rules": manifest.get("rules"),
+        "end_questions": manifest.get("end_questions"),
+        "give_up_reasons": manifest.get("give_up_reasons"),
+        "away_after_minutes": manifest.get("away_after_minutes"),
+        "rules_confirmed_at": confirmed[-1]["time"] if confirmed else None,
+        "gave_up": {"reason": gave_up[-1]["reason"], "choice": gave_up[-1]["choice"]} if gave_up else None,
+        "answered": bool(answered),
+        "notes": sum(1 for r in scan.records if r["kind"] == "note"),
+        "records_intact": scan.intact,
+    }
+
+
+def measured_start(ctx):
+    """The starting score measured on this machine by measure-start, or None."""
+    def check(o):
+        ok = isinstance(o, dict) and isinstance(o.get("score"), (int, float)) and not isinstance(o.get("score"), bool)
+        return None if ok and o.get("environment") == ctx.config["environment"] else "not a starting-score record"
+    return read_state_file(ctx.state_path("starting-score.json"), check=check)
+
+
+def recorded_aggregate(ctx, manifest):
+    """The aggregate recorded once the session ended, where the environment has an aggregate command."""
+    if not manifest["scoring"].get("aggregate_command"):
+        return None
+    from .endscoring import read_aggregate
+
+    return read_aggregate(ctx)
+
+
+def cmd_status(ctx, args):
+    print_status(ctx, build_status(ctx))
+
+
+def calibration_pending(scoring):
+    """How the starting and reference scores were estimated, when the manifest marks them not calibrated yet."""
+    calibration = scoring.get("calibration") or {}
+    return calibration.get("estimate") if calibration.get("status") == "not calibrated" else None
 
 
 def environment_summary(manifest, session, measured=None):
@@ -22,6 +78,10 @@ def environment_summary(manifest, session, measured=None):
         "gpus": manifest["hardware"]["gpus"], "gpu_model": manifest["hardware"]["gpu_model"],
         "min_free_disk_gb": manifest["hardware"]["min_free_disk_gb"], "scoring_timeout_s": s["timeout_s"],
         "manifest_starting_score": s["starting_score"], "starting_score_measured_at": None,
+        "calibration_pending": calibration_pending(s),
+        "submit": ({"format": s["submit"]["format"], "pattern": s["submit"].get("pattern")}
+                   if s.get("submit") else None),
+        "visible": s.get("visible", "all"),
     }
     if measured is not None:
         # Measured on this machine (measure-start): an untouched solution normalises to about 0 here.
@@ -101,6 +161,7 @@ def build_status(ctx):
         "participant": status_fields(ctx),
         "granted_s": round3(granted_until(session, max(clock.ended_at or clock.now, clock.started))) if session else 0.0,
         "grants": grants_summary(session),
+        "aggregate": recorded_aggregate(ctx, manifest),
     }
     if back.set_back:
         status["clock_set_back"] = True
@@ -108,7 +169,12 @@ def build_status(ctx):
 
 
 def describe_entry(entry):
-    text = "Entry %d: %s" % (entry["index"], format_score(entry["score"]))
+    hidden = entry.get("hidden") or {}
+    if "scored" in hidden:
+        shown = "scored (the score is hidden)" if hidden["scored"] else "no score"
+    else:
+        shown = format_score(entry["score"])
+    text = "Entry %d: %s" % (entry["index"], shown)
     if not entry["counts"]:
         text += " (does not count: started after the deadline)"
     if entry["message"]:

@@ -2,6 +2,7 @@
 
     python3 reference/adversarial/run.py reservoir-scan [--out FILE.md] [--only NAME,NAME] [--tolerance 0.01]
     python3 reference/adversarial/run.py compute-forecast [--out FILE.md] [--only NAME,NAME]
+    python3 reference/adversarial/run.py training-speed [--out FILE.md] [--only NAME,NAME] [--tolerance 0.05] [--cpu]
 
 reservoir-scan: each file in reference/adversarial/reservoir-scan/ becomes solution.py of a scratch solution
 folder, next to ref_kernel.py (a copy of the reference solution), and score.py runs on it as the runner would
@@ -16,6 +17,15 @@ compute-forecast: each folder in reference/adversarial/compute-forecast/ is a so
 setup.sh that makes what git cannot hold: links, pipes, large files); its README.txt says what it must get on its
 first line and what it tries after. The scorer runs with a scorer secret of the suite's own
 (REBENCH_SCORER_SECRET), as on a protected VM.
+
+training-speed: each folder in reference/adversarial/training-speed/ holds the files that replace or join those
+of the starting solution (the files of _shared/ join every one; honest_reference gets reference/training-speed/);
+its setup.sh, if any, runs in the prepared folder first (with ADVERSARIAL_DEVICE and ADVERSARIAL_SIZE), as the
+participant's earlier work would have. README.txt says what it must get on its first line ("no score" or "honest":
+no score, or a time no better than honest_reference's by more than --tolerance in ln s) and what it tries after; a
+second line starting "GPU only" keeps it out of --cpu runs. --cpu scores on the CPU at the recipe's tiny size
+(REBENCH_TRAINING_CPU_TEST), as the environment's tests do on a machine without a GPU; its times are not compared
+(an "honest" entry may then have any score or none).
 
 Prints one line per run and, last, the Markdown table; --out writes the table to a file too.
 """
@@ -150,6 +160,63 @@ def prepare_forecast(entry, scratch):
     return folder
 
 
+def training_solutions(cpu):
+    suite = os.path.join(HERE, "training-speed")
+    entries = []
+    for folder in sorted(glob.glob(os.path.join(suite, "*"))):
+        name = os.path.basename(folder)
+        if not os.path.isdir(folder) or name.startswith("_"):
+            continue
+        with open(os.path.join(folder, "README.txt"), encoding="utf-8") as f:
+            lines = f.read().strip().split("\n")
+        if cpu and len(lines) > 1 and lines[1].startswith("GPU only"):
+            continue
+        expected = lines[0].split(":", 1)[1].strip()
+        entries.append({"name": name, "what": " ".join(" ".join(lines[1:]).split()), "expected": expected,
+                        "file": folder})
+    entries.sort(key=lambda e: (e["name"] != "honest_reference", e["name"]))
+    entries.append({"name": "starting solution", "what": "Honest: the environment's starting solution.",
+                    "expected": "honest-start", "file": None})
+    return entries
+
+
+def prepare_training(entry, scratch):
+    folder = os.path.join(scratch, entry["name"].replace(" ", "_"), "solution")
+    shutil.copytree(os.path.join(ROOT, "environments", "training-speed", "solution"), folder)
+    if entry["file"] is None:
+        return folder
+    files = [os.path.join(HERE, "training-speed", "_shared", name)
+             for name in os.listdir(os.path.join(HERE, "training-speed", "_shared"))]
+    if entry["name"] == "honest_reference":
+        files += [os.path.join(ROOT, "reference", "training-speed", name) for name in ("train.sh", "train.py")]
+    files += [os.path.join(entry["file"], name) for name in os.listdir(entry["file"]) if name != "README.txt"]
+    for path in files:
+        shutil.copy(path, os.path.join(folder, os.path.basename(path)))
+    setup = os.path.join(folder, "setup.sh")
+    if os.path.exists(setup):  # what the participant's earlier work left: stashed weights, a server
+        cpu = os.environ.get("REBENCH_TRAINING_CPU_TEST") == "1"
+        env = dict(os.environ, ADVERSARIAL_DEVICE="cpu" if cpu else "cuda", ADVERSARIAL_SIZE="tiny" if cpu else "full",
+                   PYTHON=sys.executable)
+        subprocess.run(["bash", setup], cwd=folder, env=env, check=True)
+    return folder
+
+
+def clean_training_leftovers():
+    """Ends warm_server's server (started by its setup.sh, as a participant's own process would be) and removes
+    what the suite's solutions leave in /tmp on purpose."""
+    try:
+        with open("/tmp/rebench-warm-server.pid") as f:
+            os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+    for path in ("/tmp/rebench-warm-server.pid", "/tmp/rebench-adversarial-checkpoint.bin",
+                 "/tmp/rebench-adversarial-warm.sock", "/tmp/rebench-adversarial-warm.log"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def verdict(entry, score, honest, tolerance):
     expected = entry["expected"]
     if expected == "no score":
@@ -163,15 +230,27 @@ def verdict(entry, score, honest, tolerance):
 
 def main(argv):
     parser = argparse.ArgumentParser()
-    parser.add_argument("environment", choices=("reservoir-scan", "compute-forecast"))
+    parser.add_argument("environment", choices=("reservoir-scan", "compute-forecast", "training-speed"))
     parser.add_argument("--out")
     parser.add_argument("--only")
-    parser.add_argument("--tolerance", type=float, default=0.01)
-    parser.add_argument("--timeout", type=int, default=400)
+    parser.add_argument("--tolerance", type=float)
+    parser.add_argument("--timeout", type=int)
+    parser.add_argument("--cpu", action="store_true", help="training-speed: the tiny size on the CPU")
     args = parser.parse_args(argv)
     env_dir = os.path.join(ROOT, "environments", args.environment)
+    training = args.environment == "training-speed"
+    if args.tolerance is None:
+        args.tolerance = 0.05 if training else 0.01  # a training run's time varies more than a kernel's
+    if args.timeout is None:
+        args.timeout = 1600 if training else 400
+    if args.cpu:
+        os.environ["REBENCH_TRAINING_CPU_TEST"] = "1"
+        # Times on a shared CPU say nothing of a GPU's: there "honest" means only that the weights passed.
+        args.tolerance = math.inf
     if args.environment == "reservoir-scan":
         entries, prepare = reservoir_solutions(), prepare_reservoir
+    elif training:
+        entries, prepare = training_solutions(args.cpu), prepare_training
     else:
         entries, prepare = forecast_solutions(), prepare_forecast
     if args.only:
@@ -192,6 +271,8 @@ def main(argv):
             score, message, wall, output = score_once(env_dir, folder, scratch, entry["name"].replace(" ", "_"),
                                                       args.timeout)
             left = leftovers()
+            if training:
+                clean_training_leftovers()
             if left:
                 message += " | LEFT RUNNING: pids %s" % left
             if entry["name"] == "honest_reference":

@@ -70,7 +70,9 @@ export async function interleaved(reps: number, ops: Record<string, () => Promis
   return samples;
 }
 
-function m(name: string, values: number[]): Measured {
+/** A measurement; one that was left out (BENCH_FIGURES) has no samples and a summary of NaN, never shown. */
+function m(name: string, values: number[] | undefined): Measured {
+  if (!values?.length) return { name, unit: 'ms', summary: { median: NaN, p10: NaN, p90: NaN, min: NaN, max: NaN, n: 0 } };
   return { name, unit: 'ms', summary: summarize(values) };
 }
 
@@ -96,7 +98,23 @@ function client(target: SshTarget): RunnerClient {
   });
 }
 
+/** The SSH figures by id, in the order they are measured; BENCH_FIGURES=id,id measures only those (to repeat a row). */
+export const SSH_FIGURES = ['score-vs-mux', 'score-vs-fresh', 'status', 'connect', 'status-10000', 'startup', 'status-500', 'round-trip'] as const;
+
+type SshFigure = (typeof SSH_FIGURES)[number];
+
+function wanted(): (id: SshFigure) => boolean {
+  const only = process.env.BENCH_FIGURES?.split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  if (!only) return () => true;
+  const unknown = only.filter((f) => !(SSH_FIGURES as readonly string[]).includes(f));
+  if (unknown.length) throw new Error(`BENCH_FIGURES names ${unknown.join(', ')}; the SSH figures are ${SSH_FIGURES.join(', ')}.`);
+  return (id) => only.includes(id);
+}
+
 export async function measureSsh(reps: Reps, log: (line: string) => void): Promise<Figure[]> {
+  const want = wanted();
   const sshd = await startSshd();
   const control = path.join(sshd.dir, 'control.sock');
   const knownHosts = path.join(sshd.dir, 'known_hosts');
@@ -129,7 +147,7 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
     target = sshTarget(sshd);
     await target.connect();
     const c = client(target);
-    const prepared = await c.prepare();
+    const prepared = await c.ensureRunnerSetUp();
     if (prepared.state === 'not_started') await c.start();
     const home = await target.home();
     const runnerHome = `${home}/.rebench`;
@@ -149,40 +167,61 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
     // A master connection that later commands ride on, as ControlMaster/ControlPersist users have.
     await run('ssh', ['-M', '-S', control, '-o', 'ControlPersist=300', '-f', '-N', ...sshArgs]);
     try {
-      log(`ssh: Score now ${reps.score}× against the scorer by multiplexed and fresh ssh`);
-      const score = await interleaved(reps.score, {
-        client: async () => {
-          const entry = await c.score();
-          if (entry.score !== 1) throw new Error(`The no-op scorer's entry has score ${entry.score}: ${entry.message}`);
-        },
-        mux: () => muxSsh(scorerCommand),
-        fresh: () => ssh(scorerCommand),
-      });
+      const none: Record<string, number[]> = {};
+      let score = none;
+      if (want('score-vs-mux') || want('score-vs-fresh')) {
+        log(`ssh: Score now ${reps.score}× against the scorer by multiplexed and fresh ssh`);
+        score = await interleaved(reps.score, {
+          client: async () => {
+            const entry = await c.score();
+            if (entry.score !== 1) throw new Error(`The no-op scorer's entry has score ${entry.score}: ${entry.message}`);
+          },
+          mux: () => muxSsh(scorerCommand),
+          fresh: () => ssh(scorerCommand),
+        });
+      }
 
-      log(`ssh: runner status ${reps.status}× against python3 -c pass on the open connection`);
-      const status = await interleaved(reps.status, {
-        client: () => c.status(),
-        python: async () => {
-          const r = await target!.exec('python3 -c pass');
-          if (r.code !== 0) throw new Error(`python3 -c pass failed: ${r.stderr}`);
-        },
-      });
+      let roundTrip = none;
+      if (want('round-trip')) {
+        log(`ssh: a trivial command ${reps.status}× on the open connection against OpenSSH's multiplexed exec`);
+        roundTrip = await interleaved(reps.status, {
+          client: async () => {
+            const r = await target!.exec('true');
+            if (r.code !== 0) throw new Error(`true failed: ${r.stderr}`);
+          },
+          mux: () => muxSsh('true'),
+        });
+      }
 
-      log(`ssh: connect and first status ${reps.connect}× against a fresh ssh host runner status`);
-      const connect = await interleaved(reps.connect, {
-        client: async () => {
-          // What the extension does before it shows the session: connect, prepare the VM, read status and log.
-          const t = sshTarget(sshd);
-          const session = new Session(client(t), silentLogger);
-          try {
-            await t.connect();
-            await session.open();
-          } finally {
-            session.dispose();
-          }
-        },
-        fresh: () => ssh(runnerStatus),
-      });
+      let status = none;
+      if (want('status')) {
+        log(`ssh: runner status ${reps.status}× against python3 -c pass on the open connection`);
+        status = await interleaved(reps.status, {
+          client: () => c.status(),
+          python: async () => {
+            const r = await target!.exec('python3 -c pass');
+            if (r.code !== 0) throw new Error(`python3 -c pass failed: ${r.stderr}`);
+          },
+        });
+      }
+
+      let connect = none;
+      if (want('connect')) log(`ssh: connect and first status ${reps.connect}× against a fresh ssh host runner status`);
+      if (want('connect'))
+        connect = await interleaved(reps.connect, {
+          client: async () => {
+            // What the extension does before it shows the session: connect, prepare the VM, read status and log.
+            const t = sshTarget(sshd);
+            const session = new Session(client(t), silentLogger);
+            try {
+              await t.connect();
+              await session.open();
+            } finally {
+              session.dispose();
+            }
+          },
+          fresh: () => ssh(runnerStatus),
+        });
 
       const entries = (await c.log()).length;
 
@@ -204,36 +243,38 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
         );
         if (made.code !== 0) throw new Error(`Writing the ${count}-entry score log failed: ${made.stderr || made.stdout}`);
       };
-      const shortHome = await makeHome('short-log');
-      const hugeHome = await makeHome('huge-log');
-      await makeLog(shortHome, SHORT_LOG_ENTRIES);
-      await makeLog(hugeHome, HUGE_LOG_ENTRIES);
       const boot = (home: string) =>
         `${shellQuote(python)} -I -S -c ${shellQuote(RUNNER_BOOT)} ${shellQuote(`${runnerHome}/runner.pyz`)} --home ${shellQuote(home)}`;
-      const shortChannel = new RunnerChannel(target, `${boot(shortHome)} serve`, silentLogger);
-      const hugeChannel = new RunnerChannel(target, `${boot(hugeHome)} serve`, silentLogger);
-      let logLength: Record<string, number[]>;
-      try {
-        await Promise.all([shortChannel.hello, hugeChannel.hello]);
-        const statusOn = async (channel: RunnerChannel, want: number) => {
-          const reply = await channel.request('status', {});
-          const got = (reply.result as { entries?: number } | undefined)?.entries;
-          if (reply.exit_code !== 0 || got !== want)
-            throw new Error(`status on the channel: exit ${reply.exit_code}, ${got} entries where ${want} were written`);
-        };
-        log(`ssh: status with a ${HUGE_LOG_ENTRIES}-entry log against a ${SHORT_LOG_ENTRIES}-entry log, ${reps.status}× each, on channels`);
-        logLength = await interleaved(reps.status, {
-          huge: () => statusOn(hugeChannel, HUGE_LOG_ENTRIES),
-          short: () => statusOn(shortChannel, SHORT_LOG_ENTRIES),
-        });
-      } finally {
-        shortChannel.dispose();
-        hugeChannel.dispose();
+      const shortHome = want('status-10000') || want('startup') ? await makeHome('short-log') : '';
+      if (shortHome) await makeLog(shortHome, SHORT_LOG_ENTRIES);
+      let logLength = none;
+      if (want('status-10000')) {
+        const hugeHome = await makeHome('huge-log');
+        await makeLog(hugeHome, HUGE_LOG_ENTRIES);
+        const shortChannel = new RunnerChannel(target, `${boot(shortHome)} serve`, silentLogger);
+        const hugeChannel = new RunnerChannel(target, `${boot(hugeHome)} serve`, silentLogger);
+        try {
+          await Promise.all([shortChannel.hello, hugeChannel.hello]);
+          const statusOn = async (channel: RunnerChannel, written: number) => {
+            const reply = await channel.request('status', {});
+            const got = (reply.result as { entries?: number } | undefined)?.entries;
+            if (reply.exit_code !== 0 || got !== written)
+              throw new Error(`status on the channel: exit ${reply.exit_code}, ${got} entries where ${written} were written`);
+          };
+          log(`ssh: status with a ${HUGE_LOG_ENTRIES}-entry log against a ${SHORT_LOG_ENTRIES}-entry log, ${reps.status}× each, on channels`);
+          logLength = await interleaved(reps.status, {
+            huge: () => statusOn(hugeChannel, HUGE_LOG_ENTRIES),
+            short: () => statusOn(shortChannel, SHORT_LOG_ENTRIES),
+          });
+        } finally {
+          shortChannel.dispose();
+          hugeChannel.dispose();
+        }
       }
 
       // Start-up: the built runner (runner.pyz) against the runner as it was one compiled file, as the
       // client ran each, for the same status.
-      const oldRunner = singleFileRunner();
+      const oldRunner = want('startup') ? singleFileRunner() : undefined;
       let startup: Record<string, number[]> | undefined;
       if (oldRunner) {
         const oldHome = `${resultDir}/single-file`;
@@ -247,21 +288,24 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
         await oneShot(single); // compiles it into __pycache__, as the first call on a VM did
         log(`ssh: one-shot status by runner.pyz against the compiled single-file runner, ${reps.status}× each`);
         startup = await interleaved(reps.status, { packaged: () => oneShot(packaged), single: () => oneShot(single) });
-      } else {
+      } else if (want('startup')) {
         log('ssh: no git history here, so the single-file runner cannot be compared (start-up figure left out)');
       }
 
-      // The end of an 8-hour session with 500 scores, in the client's own runner home.
-      const made = await target.exec(
-        `${shellQuote(python)} ${shellQuote(script)} ${shellQuote(`${runnerHome}/runner.pyz`)} ${shellQuote(runnerHome)} ${LONG_SESSION_ENTRIES} 7.5`,
-      );
-      if (made.code !== 0) throw new Error(`Writing the ${LONG_SESSION_ENTRIES}-entry score log failed: ${made.stderr || made.stdout}`);
-      log(`ssh: runner status with a ${LONG_SESSION_ENTRIES}-entry log ${reps.status}× against python3 -c pass`);
-      const longStatus = await interleaved(reps.status, {
-        client: () => c.status(),
-        python: () => target!.exec('python3 -c pass'),
-      });
-      return [
+      let longStatus = none;
+      if (want('status-500')) {
+        // The end of an 8-hour session with 500 scores, in the client's own runner home.
+        const made = await target.exec(
+          `${shellQuote(python)} ${shellQuote(script)} ${shellQuote(`${runnerHome}/runner.pyz`)} ${shellQuote(runnerHome)} ${LONG_SESSION_ENTRIES} 7.5`,
+        );
+        if (made.code !== 0) throw new Error(`Writing the ${LONG_SESSION_ENTRIES}-entry score log failed: ${made.stderr || made.stdout}`);
+        log(`ssh: runner status with a ${LONG_SESSION_ENTRIES}-entry log ${reps.status}× against python3 -c pass`);
+        longStatus = await interleaved(reps.status, {
+          client: () => c.status(),
+          python: () => target!.exec('python3 -c pass'),
+        });
+      }
+      const figures: Figure[] = [
         makeFigure('score-vs-mux', m('"Score now" to the entry, no-op scorer, runner client over SSH (its channel)', score.client!), {
           baseline: m('same scorer, OpenSSH multiplexed exec (ControlMaster)', score.mux!),
           target: { kind: 'ratio', max: 1.2 },
@@ -270,10 +314,14 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
           baseline: m('same scorer, fresh `ssh host scorer`', score.fresh!),
           target: { kind: 'ratio', max: 0.5 },
         }),
-        makeFigure('connect', m('connect and first status (connect, Session.open: prepare, status, log)', connect.client!), {
-          baseline: m('fresh `ssh host runner status`', connect.fresh!),
-          target: { kind: 'ratio', max: 0.6 },
-        }),
+        makeFigure(
+          'connect',
+          m('connect and first status (connect, Session.open: runner and environment checked, setup answering the status, log)', connect.client!),
+          {
+            baseline: m('fresh `ssh host runner status`', connect.fresh!),
+            target: { kind: 'ratio', max: 0.6 },
+          },
+        ),
         makeFigure('status', m(`runner status through the runner client on the open connection (log of ${entries} entries)`, status.client!), {
           baseline: m('`python3 -c pass` on the VM, same connection', status.python!),
           target: { kind: 'ratio', max: 0.5 },
@@ -303,7 +351,14 @@ export async function measureSsh(reps: Reps, log: (line: string) => void): Promi
               }),
             ]
           : []),
+        makeFigure('round-trip', m('a trivial command (`true`) on the open connection (ssh2, no Nagle delay)', roundTrip.client!), {
+          baseline: m('the same by OpenSSH multiplexed exec (ControlMaster)', roundTrip.mux!),
+          target: { kind: 'ratio', max: 1.0 },
+          note: 'A Nagle delay (a socket without TCP_NODELAY) would add about 40 ms to each command on the connection.',
+        }),
       ];
+      // Only the figures measured (BENCH_FIGURES): the others are built from no samples and left out.
+      return figures.filter((f) => want(f.id as SshFigure));
     } finally {
       await run('ssh', ['-S', control, '-O', 'exit', ...sshArgs]).catch(() => undefined);
     }

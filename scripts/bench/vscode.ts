@@ -156,7 +156,7 @@ async function prepareLongLog(sshd: Sshd, entries: number, hoursAgo: number): Pr
       protectedMode: false,
       logger: silentLogger,
     });
-    await client.prepare();
+    await client.ensureRunnerSetUp();
     const home = await target.home();
     const script = `${home}/.rebench-bench/make_score_log.py`;
     await target.writeFile(script, fs.readFileSync(path.join(__dirname, 'make_score_log.py')), 0o644);

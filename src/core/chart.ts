@@ -344,6 +344,7 @@ export function layoutChart(input: ChartInput, size: ChartSize): ChartModel {
   entries.forEach((e, pos) => {
     const x = toX(e.elapsed_s);
     if (e.score === null) {
+      if (e.manual) return; // an answer a person scores later: neither a score nor a failure to draw
       noScore.push({ pos, index: e.index, x, y: noScoreBand.y + noScoreBand.height / 2, counts: e.counts });
       return;
     }
@@ -428,7 +429,7 @@ export function chartSummary(input: ChartInput): string {
   if (counted && counted.score !== null) {
     parts.push(`${input.aggregation === 'best' ? 'best' : 'last'} ${formatScore(counted.score)} at ${formatDuration(counted.elapsed_s)}`);
   }
-  const none = input.entries.filter((e) => e.score === null).length;
+  const none = input.entries.filter((e) => e.score === null && !e.manual).length;
   if (none > 0) parts.push(`${none} with no score`);
   return parts.join(', ');
 }

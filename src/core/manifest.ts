@@ -90,6 +90,77 @@ export const calibrationSchema = z
   })
   .strict();
 
+/**
+ * A GPU environment whose scores have not been measured on its GPU yet: starting_score and reference_score
+ * are estimates until the command given here has run. The pre-flight says so before the clock starts.
+ */
+export const pendingCalibrationSchema = z
+  .object({
+    status: z
+      .literal('not calibrated')
+      .meta({ expected: 'the text "not calibrated"', description: 'Marks starting_score and reference_score as estimates, not measurements.' }),
+    estimate: z.string().min(1).max(2000).meta({ description: 'How starting_score and reference_score were estimated until they are measured.' }),
+    command: z.string().min(1).max(2000).meta({ description: 'The command that measures them on the GPU named in hardware.gpu_model.' }),
+  })
+  .strict();
+
+/** The longest answer Submit Answer takes, in characters. */
+export const ANSWER_LIMIT = 65_536;
+
+/** End scoring: what the participant is told of the answer's form, and the form it must have. */
+export const submitSettingsSchema = z
+  .object({
+    format: z
+      .string()
+      .min(1)
+      .max(500)
+      .meta({ expected: 'text of 1 to 500 characters', description: "The answer's form as the instructions give it, shown in the answer box." }),
+    pattern: z
+      .string()
+      .min(1)
+      .max(500)
+      .refine(
+        (p) => {
+          try {
+            new RegExp(p, 'u');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'a regular expression' },
+      )
+      .nullable()
+      .default(null)
+      .meta({
+        expected: 'a regular expression (1 to 500 characters) or null',
+        description: 'A regular expression the whole answer must match; an answer that does not is refused before it is sent.',
+      }),
+  })
+  .strict();
+export type SubmitSettings = z.infer<typeof submitSettingsSchema>;
+
+/** Whether an answer has the form the organiser asks for: null when it does, else what to fix. */
+export function checkAnswer(answer: string, submit: Pick<SubmitSettings, 'format' | 'pattern'>): string | null {
+  if (answer.trim() === '') return 'Write an answer first.';
+  if (answer.length > ANSWER_LIMIT) return `The answer is ${answer.length} characters long; at most ${ANSWER_LIMIT} are taken.`;
+  if (submit.pattern !== null && !new RegExp(`^(?:${submit.pattern})$`, 'u').test(answer))
+    return `The answer does not have the form the instructions ask for: ${submit.format}`;
+  return null;
+}
+
+/**
+ * What the participant sees of each score (scoring.visible). Hidden values are kept apart from the score log, in a
+ * record only the organiser reads (the entry holds its hash); environments/README.md, "Hidden scores".
+ *   all         everything, as before;
+ *   none        that a run happened and whether it scored, never the value (METR's visible_to_agent: false);
+ *   validation  the scorer's `score` (a validation score) is shown, its `hidden_score` (a test score) is hidden
+ *               and is what counts for the organiser.
+ */
+export const SCORE_VISIBILITY = ['all', 'none', 'validation'] as const;
+export const scoreVisibilitySchema = z.enum(SCORE_VISIBILITY);
+export type ScoreVisibility = z.infer<typeof scoreVisibilitySchema>;
+
 export const scoringSchema = z
   .object({
     /** argv of the scoring command, run in the environment folder; "{python}" is the runner's interpreter. */
@@ -114,7 +185,23 @@ export const scoringSchema = z
       .max(64 * 1024 * 1024)
       .default(1024 * 1024)
       .meta({ expected: 'a whole number of bytes from 1024 to 67108864', description: "Bytes of the scorer's output kept and shown; the rest is counted." }),
-    calibration: calibrationSchema.optional().meta({ description: 'How starting_score and reference_score were measured (GPU environments).' }),
+    calibration: z.union([calibrationSchema, pendingCalibrationSchema]).optional().meta({
+      expected: 'a calibration record, or {"status": "not calibrated", "estimate", "command"}',
+      description: 'How starting_score and reference_score were measured (GPU environments), or that they are estimates still to be measured.',
+    }),
+    submit: submitSettingsSchema.optional().meta({
+      description:
+        'End scoring: the participant submits one answer (Submit Answer), which the scoring command scores once as the final entry; Score now is not offered.',
+    }),
+    aggregate_command: z.array(z.string().min(1)).min(1).optional().meta({
+      expected: 'a non-empty list of non-empty strings',
+      description:
+        "Run once when the session has ended: an aggregate of the whole score log (e.g. a METR family's aggregate_scores), recorded for the organiser beside the counted score, never instead of it.",
+    }),
+    visible: scoreVisibilitySchema.default('all').meta({
+      description:
+        'What the participant sees of a score: "all"; "none" (that a run happened and whether it scored, never the value: the score and the scorer\'s message are hidden, as METR\'s visible_to_agent: false); "validation" (the scorer\'s score is shown and its hidden_score, e.g. the same measurement on held-out inputs, is hidden and counts for the organiser).',
+    }),
   })
   .strict()
   .refine((s) => s.starting_score !== s.reference_score, {

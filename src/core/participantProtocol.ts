@@ -97,6 +97,7 @@ export const sessionRecordSchema = z.discriminatedUnion('kind', [
   }),
   z.object({ ...common, kind: z.literal('rules_confirmed'), rules: z.array(z.string()), rules_sha256: hash }),
   z.object({ ...common, kind: z.literal('restore'), snapshot: hash, kept_as: hash }),
+  z.object({ ...common, kind: z.literal('submission'), answer: z.string(), answer_sha256: hash, job_id: z.string() }),
 ]);
 export type SessionRecord = z.infer<typeof sessionRecordSchema>;
 

@@ -27,6 +27,13 @@ export async function runPreflight(target: Target, status: RunnerStatus, offsetM
       : { name: 'Runner', result: 'fail', detail: `version ${status.runner_version}, but ${RUNNER_VERSION} is needed` },
   );
   checks.push({ name: 'Environment', result: 'pass', detail: `${env.title} (${env.id} ${env.version}), time limit ${formatDuration(env.time_limit_s)}` });
+  if (env.calibration_pending) {
+    checks.push({
+      name: 'Calibration',
+      result: 'warn',
+      detail: `not yet calibrated on its GPU: the starting and reference scores are estimates (${env.calibration_pending}), so normalised scores are provisional; your own scores are measured as usual`,
+    });
+  }
   checks.push(await checkGpus(target, env.gpus, env.gpu_model));
   checks.push(await checkDisk(target, status.solution_dir, env.min_free_disk_gb));
   const offsetS = Math.round(offsetMs / 1000);

@@ -10,7 +10,11 @@ import { EnvironmentTreeError, hashEnvironment, walkEnvironment, type TreeEntry 
 import { ChannelClosedError, RunnerChannel } from './runnerChannel';
 import {
   RUNNER_VERSION,
+  aggregateReplySchema,
+  type AggregateRecord,
   type ChannelEvent,
+  hiddenReplySchema,
+  type HiddenReply,
   logReplySchema,
   parseRunnerJson,
   runnerErrorSchema,
@@ -60,7 +64,7 @@ export interface RunnerClientOptions {
 export const CHANNEL_HELLO_TIMEOUT_MS = 20_000;
 
 /** Commands that can be sent again on a new channel when the channel died before their reply came. */
-const REPEATABLE = new Set(['status', 'log', 'verify', 'instructions', 'export']);
+const REPEATABLE = new Set(['status', 'log', 'verify', 'instructions', 'export', 'hidden']);
 
 export const DEFAULT_PROTECTED_RUNNER = 'sudo -n /usr/local/bin/rebench-runner';
 
@@ -71,6 +75,12 @@ export const DEFAULT_PROTECTED_RUNNER = 'sudo -n /usr/local/bin/rebench-runner';
  * (the scorer it starts gets the normal environment); run_and_exit leaves with os._exit once the output is
  * flushed, skipping the interpreter's clean-up of every module (the runner closes and syncs its files itself).
  */
+/**
+ * The start of the shell command that runs the interpreter recorded in ~/.rebench/python (an absolute path,
+ * written by an earlier connection) with the arguments that follow it; it exits with 127 when there is none.
+ */
+const CACHED_PYTHON_CHANNEL = 'P=; { read -r P < "$HOME/.rebench/python"; } 2>/dev/null; case "$P" in /*) ;; *) exit 127;; esac; exec "$P" -I -S -c';
+
 export const RUNNER_BOOT = 'import sys;sys.path.insert(0,sys.argv.pop(1));from runner.cli import run_and_exit;run_and_exit(sys.argv[1:])';
 
 /**
@@ -161,7 +171,7 @@ export class RunnerClient {
   }
 
   /** Makes sure the runner is on the VM at the expected version and the environment is set up. */
-  async prepare(): Promise<RunnerStatus> {
+  async ensureRunnerSetUp(): Promise<RunnerStatus> {
     const { target, logger } = this.options;
     if (this.options.protectedMode) {
       this.runnerPrefix = this.options.protectedRunnerCommand ?? DEFAULT_PROTECTED_RUNNER;
@@ -177,20 +187,24 @@ export class RunnerClient {
       return (await this.status()).status;
     }
 
+    // The channel starts at once with the interpreter found on an earlier connection (the shell reads its
+    // path), while the home folder and the environment's hash are read over SFTP: when it opens, connecting
+    // starts Python once and waits for nothing else first.
+    const early = this.openChannel(`${CACHED_PYTHON_CHANNEL} ${shellQuote(RUNNER_BOOT)} "$HOME/.rebench/runner.pyz" --home "$HOME/.rebench" serve`);
+    early.catch(() => undefined);
     const home = await this.home();
     const runnerHome = `${home}/.rebench`;
     const runnerPath = `${runnerHome}/runner.pyz`;
     const environmentDir = `${runnerHome}/environments/${this.options.environmentId}`;
     const pythonFile = `${runnerHome}/python`;
     const prefix = (python: string) => `${shellQuote(python)} -I -S -c ${shellQuote(RUNNER_BOOT)} ${shellQuote(runnerPath)} --home ${shellQuote(runnerHome)}`;
-    // The interpreter found on an earlier connection, and the environment's hash, in one go: when the runner's
-    // channel opens with that interpreter, connecting starts Python once.
     const [cachedPython, remoteHash] = await Promise.all([this.readRemoteText(pythonFile), this.readRemoteText(`${environmentDir}/.bundle-hash`)]);
-    let opened: { channel: RunnerChannel; version: string } | undefined;
     const cached = cachedPython?.trim();
-    if (cached?.startsWith('/')) {
-      this.runnerPrefix = prefix(cached);
-      opened = await this.openChannel();
+    let opened = await early;
+    if (cached?.startsWith('/')) this.runnerPrefix = prefix(cached);
+    else if (opened) {
+      this.closeChannel(); // a channel without the interpreter on record cannot be: the shell exits first
+      opened = undefined;
     }
     if (!opened || opened.version !== RUNNER_VERSION) {
       const python = await this.findPython();
@@ -266,6 +280,14 @@ export class RunnerClient {
 
   async log(fromIndex = 0): Promise<ScoreLogEntry[]> {
     return (await this.runJson(['log', '--from', String(fromIndex)], logReplySchema, 'log')).entries;
+  }
+
+  /**
+   * The hidden scores (scoring.visible), for the organiser's tools only: the runner refuses the participant's sudo
+   * rule, so on a protected VM this answers over an administrator's login.
+   */
+  async hidden(): Promise<HiddenReply> {
+    return this.runJson(['hidden'], hiddenReplySchema, 'hidden');
   }
 
   async verify(): Promise<VerifyResult> {
@@ -399,6 +421,16 @@ export class RunnerClient {
     }
   }
 
+  /** Submits the answer (end scoring), confirmed: the session ends and the answer's scoring run is followed to its entry. */
+  async submit(answer: string, handlers: JobHandlers = {}): Promise<ScoreLogEntry> {
+    return this.stream(['submit', '--request', JSON.stringify({ answer }), '--yes', '--follow'], handlers, 'submit');
+  }
+
+  /** The aggregate of the whole log recorded once the session ended (recorded now if it is not yet). */
+  async aggregate(): Promise<AggregateRecord> {
+    return (await this.runJson(['aggregate'], aggregateReplySchema, 'aggregate')).aggregate;
+  }
+
   /** Follows a job from a byte offset of its output: after a reconnect nothing is shown twice. */
   async attach(jobId: string, fromOffset: number, handlers: JobHandlers = {}): Promise<ScoreLogEntry> {
     return this.stream(['attach', jobId, '--offset', String(fromOffset)], handlers, 'attach', { jobId, offset: fromOffset });
@@ -479,17 +511,17 @@ export class RunnerClient {
    * when the runner cannot serve one (it exits at once, e.g. a runner from before the channel, or none yet).
    * A dropped link rejects as one-shot commands do.
    */
-  private async openChannel(): Promise<{ channel: RunnerChannel; version: string } | undefined> {
+  private async openChannel(command?: string): Promise<{ channel: RunnerChannel; version: string } | undefined> {
     if (this.options.channel === false || this.channelUnavailable !== undefined || this.disposed) return undefined;
     if (this.channel && !this.channel.closed) return { channel: this.channel, version: await this.channel.hello };
-    this.opening ??= this.startChannel().finally(() => (this.opening = undefined));
+    this.opening ??= this.startChannel(command ?? `${this.runnerPrefix} serve`).finally(() => (this.opening = undefined));
     const channel = await this.opening;
     return channel ? { channel, version: await channel.hello } : undefined;
   }
 
-  private async startChannel(): Promise<RunnerChannel | undefined> {
+  private async startChannel(command: string): Promise<RunnerChannel | undefined> {
     const { target, logger } = this.options;
-    const channel = new RunnerChannel(target, `${this.runnerPrefix} serve`, logger);
+    const channel = new RunnerChannel(target, command, logger);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

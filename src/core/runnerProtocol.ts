@@ -2,6 +2,7 @@
 // environments/README.md documents the same shapes for organisers; keep the two in step.
 import * as z from './zod';
 import { formatZodError } from './errors';
+import { scoreVisibilitySchema } from './manifest';
 import { entrySnapshotSchema, participantStatusSchema } from './participantProtocol';
 
 export const RUNNER_VERSION = '1.1.0';
@@ -19,6 +20,24 @@ export const RUNNER_EXIT = {
 
 const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/, 'an ISO 8601 time with zone');
 
+const sha256Hex = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .meta({ expected: '64 lowercase hex digits' });
+
+/**
+ * The public trace of a hidden value in a score log entry: the SHA-256 of the hidden record (its job, a random
+ * salt, the hidden score and message; see hiddenRecordSchema), so the chain covers it without holding it, and,
+ * where the score itself is hidden (visible "none"), whether the run produced one.
+ */
+export const entryHiddenSchema = z
+  .object({
+    sha256: sha256Hex.meta({ description: 'sha256 of the hidden record (canonical JSON).' }),
+    scored: z.boolean().optional().meta({ description: 'visible "none" only: whether the run produced a score.' }),
+  })
+  .strict();
+export type EntryHidden = z.infer<typeof entryHiddenSchema>;
+
 // One line of the score log. The runner checks every line against the JSON Schema generated from this
 // (environments/runner/contract.json); environments/README.md's table of its fields is generated from it too.
 export const scoreLogEntrySchema = z
@@ -26,7 +45,10 @@ export const scoreLogEntrySchema = z
     index: z.number().int().min(0).meta({ description: "The entry's line number in the file, counting from 0." }),
     job_id: z.string().min(1).meta({ description: 'j<UTC yyyymmddThhmmssmmm>Z-<6 hex>' }),
     /** "score" for a participant's request, "final" for the run made by `end` when the last score counts. */
-    kind: z.enum(['score', 'final']).meta({ description: "score (a participant's request) or final (the run made by end when the last score counts)." }),
+    kind: z.enum(['score', 'final', 'submit']).meta({
+      description:
+        "score (a participant's request), final (the run made by end when the last score counts) or submit (the submitted answer, scored once at the end).",
+    }),
     started_at: isoTime.meta({ expected: 'an ISO 8601 time with zone', description: "The job's start (the moment of the request), UTC ISO 8601." }),
     ended_at: isoTime.meta({ expected: 'an ISO 8601 time with zone', description: "The job's end, UTC ISO 8601." }),
     /** Session seconds elapsed when the job started, pauses excluded. */
@@ -55,6 +77,11 @@ export const scoreLogEntrySchema = z
       .meta({ expected: '64 lowercase hex digits', description: 'sha256 of the entry without this field, as canonical JSON.' }),
     /** What of the solution folder was kept when the job started (absent in logs from before snapshots). */
     snapshot: entrySnapshotSchema.optional().meta({ description: 'What of the solution folder was kept when the job started (absent before snapshots).' }),
+    /** A submitted answer that a person scores later: no score yet, which is neither 0 nor a failure. */
+    manual: z.literal(true).optional().meta({ description: 'true when a person scores the submitted answer later (score is null until then).' }),
+    hidden: entryHiddenSchema.optional().meta({
+      description: 'Where scoring.visible hides a value: the hash of the hidden record kept for the organiser, and (visible "none") whether the run scored.',
+    }),
   })
   .strict();
 export type ScoreLogEntry = z.infer<typeof scoreLogEntrySchema>;
@@ -77,12 +104,18 @@ export const environmentSummarySchema = z.object({
   /** The manifest's starting score, when starting_score was measured on this machine (measure-start). */
   manifest_starting_score: z.number().optional(),
   starting_score_measured_at: isoTime.nullable().optional(),
+  /** How the starting and reference scores were estimated, when the manifest says they are not calibrated yet. */
+  calibration_pending: z.string().nullable().optional(),
+  /** End scoring: the answer's form and pattern (Submit Answer instead of Score now); null or absent otherwise. */
+  submit: z.object({ format: z.string(), pattern: z.string().nullable() }).nullable().optional(),
+  /** scoring.visible (absent from older runners: "all"). */
+  visible: scoreVisibilitySchema.optional(),
 });
 export type EnvironmentSummary = z.infer<typeof environmentSummarySchema>;
 
 export const jobSummarySchema = z.object({
   job_id: z.string(),
-  kind: z.enum(['score', 'final']),
+  kind: z.enum(['score', 'final', 'submit']),
   started_at: isoTime,
   pid: z.number().int().nullable(),
 });
@@ -106,6 +139,23 @@ export const grantSchema = z.object({
   at: isoTime,
 });
 export type Grant = z.infer<typeof grantSchema>;
+
+/**
+ * What the environment's aggregate_command gave over the whole score log once the session ended (a METR
+ * family's own aggregate_scores): recorded for the organiser beside the counted score, never instead of it.
+ */
+export const aggregateRecordSchema = z.object({
+  /** A finite number, or null when the aggregate gave none (NaN, null, a failure): never 0. */
+  score: z.number().finite().nullable(),
+  message: z.string(),
+  computed_at: isoTime,
+  /** The counted entries it was computed over. */
+  entries: z.number().int().min(0),
+});
+export type AggregateRecord = z.infer<typeof aggregateRecordSchema>;
+
+/** `aggregate --json`. */
+export const aggregateReplySchema = z.object({ aggregate: aggregateRecordSchema });
 
 export const sessionStateSchema = z.enum(['not_started', 'running', 'paused', 'ended']);
 export type SessionState = z.infer<typeof sessionStateSchema>;
@@ -134,6 +184,8 @@ export const statusSchema = z.object({
   /** Seconds given back in all (see grantSchema), and each grant; absent from runners that cannot grant time. */
   granted_s: z.number().min(0).optional(),
   grants: z.array(grantSchema).optional(),
+  /** The aggregate of the whole log recorded once the session ended (aggregate_command), for the organiser. */
+  aggregate: aggregateRecordSchema.nullable().optional(),
 });
 export type RunnerStatus = z.infer<typeof statusSchema>;
 
@@ -216,3 +268,27 @@ export const channelEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), error: runnerErrorSchema }),
 ]);
 export type ChannelEvent = z.infer<typeof channelEventSchema>;
+
+/**
+ * One hidden record as the runner's `hidden` command gives it to the organiser (never to the participant's
+ * sudo rule): the hidden score and message of one entry, and whether the record matches the hash in its entry.
+ */
+export const hiddenScoreSchema = z.object({
+  index: z.number().int().min(0),
+  job_id: z.string(),
+  /** The hidden score (visible "none": the score; "validation": the hidden_score); null for no score. */
+  score: z.number().finite().nullable(),
+  message: z.string(),
+  /** false when the record is missing or does not match the hash its entry holds (then score is null). */
+  intact: z.boolean(),
+  problem: z.string().nullable(),
+});
+export type HiddenScore = z.infer<typeof hiddenScoreSchema>;
+
+export const hiddenReplySchema = z.object({
+  visible: scoreVisibilitySchema,
+  hidden: z.array(hiddenScoreSchema),
+  /** Unprotected mode: a note that the participant could read the same records. */
+  note: z.string().nullable(),
+});
+export type HiddenReply = z.infer<typeof hiddenReplySchema>;

@@ -1,6 +1,6 @@
 // Direction-aware scores: some environments are "lower is better" (log of a time or a loss), and a
 // failed run is "no score" (null), never 0.
-import type { ScoreLogEntry } from './runnerProtocol';
+import type { HiddenReply, ScoreLogEntry } from './runnerProtocol';
 
 export type Direction = 'higher' | 'lower';
 export type Aggregation = 'best' | 'last';
@@ -37,6 +37,52 @@ export function lastScored(entries: readonly ScoreLogEntry[]): Scored | undefine
     if (hasScore(e)) return e;
   }
   return undefined;
+}
+
+/** Whether the run scored but its value is hidden from the participant (scoring.visible "none"). */
+export function scoredButHidden(e: Pick<ScoreLogEntry, 'hidden'>): boolean {
+  return e.hidden?.scored === true;
+}
+
+/**
+ * Whether the run gave no score at all (a run whose score is only hidden is not one of them, nor a submitted
+ * answer that a person scores later).
+ */
+export function isNoScore(e: Pick<ScoreLogEntry, 'score' | 'hidden' | 'manual'>): boolean {
+  return e.score === null && !scoredButHidden(e) && e.manual !== true;
+}
+
+/**
+ * A run's score as the participant reads it: the value, "no score", "hidden" where it scored unseen, or "by a
+ * person" for a submitted answer scored later.
+ */
+export function entryScoreText(e: Pick<ScoreLogEntry, 'score' | 'hidden' | 'manual'>): string {
+  if (scoredButHidden(e)) return 'hidden';
+  return e.score === null && e.manual === true ? 'by a person' : formatScore(e.score);
+}
+
+/**
+ * The score log as the organiser counts it: where scoring.visible hides a value, each entry's score is its hidden
+ * score (the environment's direction and aggregation then apply to those, as to any log). An entry whose hidden
+ * record was not read, is missing or does not match the hash in the log has no score: never a guess.
+ */
+export function organiserEntries(entries: readonly ScoreLogEntry[], hidden: HiddenReply | undefined): ScoreLogEntry[] {
+  if (!entries.some((e) => e.hidden)) return entries as ScoreLogEntry[];
+  const byJob = new Map((hidden?.hidden ?? []).map((h) => [h.job_id, h]));
+  return entries.map((e) => {
+    if (!e.hidden) return e;
+    const record = byJob.get(e.job_id);
+    return { ...e, score: record?.intact ? record.score : null };
+  });
+}
+
+/** What the participant is told about hidden scores, or null where nothing is hidden. */
+export function visibilityNote(visible: 'all' | 'none' | 'validation' | undefined): string | null {
+  if (visible === 'none')
+    return 'Your scores are hidden in this study: you see that each run happened and whether it scored, never the value. The organiser sees them.';
+  if (visible === 'validation')
+    return 'The score you see is a validation score. Each run also gets a hidden test score (the same measurement on inputs you do not see) that only the organiser sees; the hidden one counts for the study.';
+  return null;
 }
 
 /** Shortest readable form: up to 4 decimals, no trailing zeros. */

@@ -78,8 +78,11 @@ export class Session {
 
   /** Sets the runner up on the VM, reads status and log, and re-attaches a scoring job that is running. */
   async open(): Promise<void> {
-    this.status = await this.client.prepare();
-    await this.refresh();
+    // Preparing answers with a fresh status (and a clock-offset sample): the refresh only adds the log.
+    this.status = await this.client.ensureRunnerSetUp();
+    const prepared = this.status;
+    this.refreshing ??= this.doRefresh(prepared).finally(() => (this.refreshing = undefined));
+    await this.refreshing;
   }
 
   /** Re-reads status (and the clock offset) and any new log entries; follows a job it does not follow yet. */
@@ -88,8 +91,8 @@ export class Session {
     return this.refreshing;
   }
 
-  private async doRefresh(): Promise<void> {
-    const { status } = await this.client.status();
+  private async doRefresh(known?: RunnerStatus): Promise<void> {
+    const status = known ?? (await this.client.status()).status;
     this.status = status;
     await this.fetchNewEntries();
     if (!status.log_intact) {
@@ -240,6 +243,28 @@ export class Session {
   async resume(): Promise<void> {
     this.status = await this.client.resume();
     this.emit('onChange');
+  }
+
+  /**
+   * Submits the answer (end scoring): the runner records it, scores it once as the session's final entry and
+   * ends the session. The scoring run is followed to its entry across reconnections, as Score now's is.
+   */
+  async submit(answer: string): Promise<ScoreLogEntry> {
+    const reason = this.scoreDisabledReason();
+    if (reason) throw new SessionError(reason, 'score-disabled');
+    let entry: ScoreLogEntry;
+    try {
+      entry = await this.client.submit(answer, this.jobHandlers());
+    } catch (e) {
+      if (!(e instanceof JobInterruptedError)) throw e;
+      if (this.job?.jobId === e.jobId) this.job.following = false;
+      entry = await this.follow(e.jobId, e.outputOffset);
+    } finally {
+      if (this.job) this.job.following = false;
+    }
+    const done = this.finishJob(entry);
+    await this.refresh();
+    return done;
   }
 
   async end(): Promise<void> {

@@ -22,3 +22,27 @@ export function countdownUrgency(session: SessionView, countdown: CountdownView,
   const left = secondsLeftNow(session, nowMs);
   return left === null ? 'normal' : urgency(left, countdown.warningS, countdown.criticalS);
 }
+
+function minutes(seconds: number): string {
+  return String(Math.round((seconds / 60) * 10) / 10);
+}
+
+/**
+ * The notice for time the organiser gave back: who gave how much and why, and the new deadline; null when
+ * none was given. The status bar shows it as a notification when a grant arrives and keeps it in its
+ * tooltip; the session view shows it under the countdown.
+ */
+export function timeGivenNotice(session: SessionView): string | null {
+  const t = session.timeGiven;
+  if (!t) return null;
+  const { kind, seconds, reason, by } = t.latest;
+  const what = kind === 'extend' ? `${minutes(seconds)} min more` : `${minutes(seconds)} min back for an infrastructure outage`;
+  const deadline = session.deadlineLocalMs === null ? '' : ` New deadline: ${new Date(session.deadlineLocalMs).toLocaleTimeString([], { hourCycle: 'h23' })}.`;
+  return `Your organiser (${by}) gave you ${what}: ${reason.trim().replace(/[.\s]+$/, '')}.${deadline}`;
+}
+
+/** All the time given back, when there was more than one grant ("45 min given back in all."); else null. */
+export function timeGivenTotal(session: SessionView): string | null {
+  const t = session.timeGiven;
+  return t && t.grants > 1 ? `${minutes(t.totalS)} min given back in all.` : null;
+}

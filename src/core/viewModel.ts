@@ -4,6 +4,7 @@
 import { deadlineWarning } from './participant';
 import { localDeadlineMs } from './clock';
 import { appendCapped } from './jobOutput';
+import { secondsLeftNow } from './timeLeft';
 import type { RunnerStatus, ScoreLogEntry } from './runnerProtocol';
 import { countedEntry } from './scores';
 import type { ConnectionState } from './target';
@@ -27,6 +28,11 @@ export interface ViewModelInput {
   /** Without a session: whether a connection is being made, and to what ("this machine", "user@host"). */
   connecting?: boolean;
   target?: string | null;
+  /**
+   * Without a session: the last snapshot of a session that was left running when the connection to it was
+   * closed (to connect elsewhere). Its clock runs on the VM, so its countdown goes on from its deadline.
+   */
+  leftRunning?: Snapshot;
   /** The countdown thresholds from the settings. */
   countdown: CountdownView;
   nowMs: number;
@@ -38,6 +44,7 @@ export interface ViewModelInput {
  */
 export function buildViewModel(input: ViewModelInput): Snapshot {
   const { session, countdown, nowMs } = input;
+  if (!session && input.leftRunning?.session) return leftRunningView(input.leftRunning, input, nowMs);
   if (!session) {
     const target = input.target ?? null;
     return {
@@ -73,6 +80,8 @@ export function buildViewModel(input: ViewModelInput): Snapshot {
           startingScore: env.starting_score,
           referenceScore: env.reference_score,
           pausesAllowed: env.pauses_allowed,
+          submit: env.submit ?? null,
+          visible: env.visible ?? 'all',
         }
       : null,
     session: s
@@ -82,7 +91,7 @@ export function buildViewModel(input: ViewModelInput): Snapshot {
           secondsLeft: session.secondsLeft(nowMs),
           deadlineIso: s.deadline,
           startedIso: s.started_at,
-          timeLimitS: s.environment.time_limit_s,
+          timeLimitS: workingTimeLimitS(s),
           clockOffsetMs: offsetMs,
           mode: s.mode,
           solutionDir: s.solution_dir,
@@ -100,6 +109,40 @@ export function buildViewModel(input: ViewModelInput): Snapshot {
   };
 }
 
+/**
+ * The session's working time with the organiser's extensions: where the chart puts the deadline and what the
+ * time left counts down from. Infrastructure pauses are not working time, so they move the clock's deadline
+ * but not this.
+ */
+export function workingTimeLimitS(s: RunnerStatus): number {
+  return s.environment.time_limit_s + (s.grants ?? []).filter((g) => g.kind === 'extend').reduce((sum, g) => sum + g.seconds, 0);
+}
+
+/**
+ * A session left running on a VM this window is no longer connected to: its countdown and history as last
+ * seen, counted down from its deadline (the clock runs on the VM), and said to be not connected.
+ */
+function leftRunningView(last: Snapshot, input: ViewModelInput, nowMs: number): Snapshot {
+  const session = last.session!;
+  const where = last.connection.target ?? 'the VM';
+  const goesOn = `Your session on ${where} goes on: its clock runs on the VM. Connect to it again to score.`;
+  const target = input.target ?? null;
+  const connecting = input.connecting && target !== null;
+  return {
+    ...last,
+    connection: {
+      kind: input.connecting ? 'connecting' : 'disconnected',
+      target: input.connecting ? target : last.connection.target,
+      detail: connecting ? `Connecting to ${target}… ${goesOn}` : `Not connected. ${goesOn}`,
+    },
+    session: { ...session, secondsLeft: secondsLeftNow(session, nowMs) },
+    job: null,
+    scoreDisabledReason: `Not connected to ${where}.`,
+    deadlineWarning: null,
+    countdown: input.countdown,
+  };
+}
+
 /** The time given back, as the views show it: how much in all, and the latest grant with its reason. */
 export function timeGivenView(s: RunnerStatus): SessionView['timeGiven'] {
   const latest = s.grants?.at(-1);
@@ -107,18 +150,8 @@ export function timeGivenView(s: RunnerStatus): SessionView['timeGiven'] {
   return {
     totalS: s.granted_s ?? latest.seconds,
     grants: s.grants!.length,
-    latest: { kind: latest.kind, seconds: latest.seconds, reason: latest.reason, at: latest.at },
+    latest: { kind: latest.kind, seconds: latest.seconds, reason: latest.reason, by: latest.by, at: latest.at },
   };
-}
-
-/** The notice for a grant the participant has not seen yet: what was given, why, and the new deadline. */
-export function timeGivenNotice(session: SessionView): string | null {
-  const t = session.timeGiven;
-  if (!t) return null;
-  const minutes = Math.round((t.latest.seconds / 60) * 10) / 10;
-  const what = t.latest.kind === 'extend' ? `${minutes} min more` : `${minutes} min back for an infrastructure outage`;
-  const deadline = session.deadlineLocalMs === null ? '' : ` New deadline: ${new Date(session.deadlineLocalMs).toLocaleTimeString([], { hourCycle: 'h23' })}.`;
-  return `Your organiser gave you ${what}: ${t.latest.reason}.${deadline}`;
 }
 
 export function connectionView(state: ConnectionState, target: string | null): ConnectionView {

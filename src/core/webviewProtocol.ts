@@ -1,6 +1,7 @@
 // The one message catalogue between the extension host and the session view. Both sides validate
 // what they receive with these schemas: the webview is a boundary like any other.
 import * as z from './zod';
+import { scoreVisibilitySchema } from './manifest';
 import { scoreLogEntrySchema } from './runnerProtocol';
 
 export const connectionViewSchema = z.object({
@@ -19,6 +20,7 @@ export const sessionViewSchema = z.object({
   secondsLeft: z.number().nullable(),
   deadlineIso: z.string().nullable(),
   startedIso: z.string().nullable(),
+  /** Working time in seconds: the environment's limit plus the organiser's extensions. */
   timeLimitS: z.number(),
   clockOffsetMs: z.number(),
   mode: z.enum(['protected', 'unprotected']),
@@ -31,7 +33,14 @@ export const sessionViewSchema = z.object({
     .object({
       totalS: z.number().min(0),
       grants: z.number().int().min(1),
-      latest: z.object({ kind: z.enum(['extend', 'infrastructure_pause']), seconds: z.number().min(0), reason: z.string(), at: z.string() }),
+      latest: z.object({
+        kind: z.enum(['extend', 'infrastructure_pause']),
+        seconds: z.number().min(0),
+        reason: z.string(),
+        /** Who granted it: the administrator's login, as the runner recorded it. */
+        by: z.string(),
+        at: z.string(),
+      }),
     })
     .nullable()
     .optional(),
@@ -46,6 +55,10 @@ export const environmentViewSchema = z.object({
   startingScore: z.number(),
   referenceScore: z.number(),
   pausesAllowed: z.boolean(),
+  /** End scoring: the answer's form and pattern; Submit Answer… replaces Score now. Null otherwise. */
+  submit: z.object({ format: z.string(), pattern: z.string().nullable() }).nullable().optional(),
+  /** scoring.visible: "none" hides every score's value from the participant, "validation" keeps a second one hidden. */
+  visible: scoreVisibilitySchema,
 });
 
 export const countdownViewSchema = z.object({
@@ -89,6 +102,7 @@ export const viewActions = [
   'connect',
   'start',
   'score',
+  'submitAnswer',
   'showInstructions',
   'showHistory',
   'pause',
@@ -124,6 +138,16 @@ export const viewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('request'), id: z.number().int().min(0), action: z.enum(viewActions), index: z.number().int().min(0).optional() }),
 ]);
 export type ViewMessage = z.infer<typeof viewMessageSchema>;
+
+/**
+ * What a failed request's error is about: the connection and the session as they were when it failed. The
+ * view shows the error next to its button until this changes (a later connection, a start, a new score):
+ * then the state the error describes is gone, and so is the error.
+ */
+export function errorContextKey(snapshot: Snapshot): string {
+  const { connection, session, environment, entries } = snapshot;
+  return JSON.stringify([connection.kind, connection.target, environment?.id ?? null, session?.state ?? null, entries.length]);
+}
 
 /** The most job output the host keeps for the view; older text is dropped from the front. */
 export const JOB_OUTPUT_VIEW_LIMIT = 64 * 1024;

@@ -97,6 +97,8 @@ Options:
   -i, --identity FILE        private key for hosts that name none (repeatable; default ~/.ssh/id_*)
       --no-agent             do not use ssh-agent (SSH_AUTH_SOCK)
       --all-solutions        keep the solution of every scored run, not only of the one that counts
+      --admin USER           read protected VMs over this administrator's login (root, or passwordless sudo)
+                             instead of the participant's: needed for hidden scores (scoring.visible)
   -q, --quiet                no progress output`;
 
 const REPORT_HELP = `Usage: ${TOOL} report COLLECTION.json [--out DIR]
@@ -264,6 +266,7 @@ async function collectCommand(args: readonly string[], io: CliIo): Promise<numbe
       '--known-hosts': 'knownHosts',
       '--identity': 'identity',
       '-i': 'identity',
+      '--admin': 'admin',
     },
     { '--no-agent': 'noAgent', '--all-solutions': 'allSolutions', '--quiet': 'quiet', '-q': 'quiet', '--help': 'help', '-h': 'help' },
   );
@@ -301,6 +304,7 @@ async function collectCommand(args: readonly string[], io: CliIo): Promise<numbe
       identityFiles: identities,
       agent: parsed.flags.has('noAgent') ? false : undefined,
       allSolutions: parsed.flags.has('allSolutions'),
+      admin: parsed.values.get('admin')?.at(-1),
       onProgress: (p) => progress.onProgress(p),
     });
   } finally {

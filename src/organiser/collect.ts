@@ -7,12 +7,13 @@ import * as path from 'node:path';
 import { CodedError, SessionError, errorMessage, isCodedError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { RecordsReply } from '../core/participantProtocol';
-import type { RunnerStatus, ScoreLogEntry, VerifyResult } from '../core/runnerProtocol';
+import type { HiddenReply, RunnerStatus, ScoreLogEntry, VerifyResult } from '../core/runnerProtocol';
 import { RUNNER_VERSION } from '../core/runnerProtocol';
 import { RunnerClient } from '../core/runnerClient';
 import { SshTarget } from '../core/ssh/sshTarget';
 import type { Target } from '../core/target';
 import { hostLabel, runnerCommandFor, type HostSpec } from './hosts';
+import { INSTALLED_RUNNER } from './prepareCore';
 
 export type HostPhase = 'waiting' | 'connecting' | 'reading' | 'verifying' | 'done' | 'failed';
 
@@ -43,6 +44,8 @@ export interface HostResult {
   status?: RunnerStatus;
   entries: ScoreLogEntry[];
   verify?: VerifyResult;
+  /** The hidden scores (scoring.visible), where the log has any and the runner gave them to this login. */
+  hidden?: HiddenReply;
   integrity: Integrity;
   /** The runner's reason when broken, or why it is unknown. */
   integrityDetail: string | null;
@@ -85,6 +88,11 @@ export interface CollectOptions {
   allSolutions?: boolean;
   /** Also export the score log byte for byte for the archive (default true; the live view does without). */
   archive?: boolean;
+  /**
+   * The administrator's login for protected VMs (root, or a user with passwordless sudo): they are then read
+   * over it instead of the participant's, which also gives the hidden scores the participant's sudo rule cannot.
+   */
+  admin?: string;
 }
 
 const LOG_LINES_KEPT = 200;
@@ -234,19 +242,25 @@ async function readHost(
 ): Promise<void> {
   if (options.signal?.aborted) throw new Cancelled(`The collection was cancelled before ${result.label} was read.`, 'cancelled');
   phase('connecting');
+  const admin = spec.protectedMode && options.admin ? options.admin : undefined;
+  const login: HostSpec = admin ? { ...spec, user: admin, identityFile: undefined } : spec;
   let target: Target;
   if (options.openTarget) {
-    target = await options.openTarget(spec, log);
+    target = await options.openTarget(login, log);
     setTarget(target);
   } else {
-    const ssh = sshTargetFor(spec, options, log);
+    const ssh = sshTargetFor(login, options, log);
     setTarget(ssh);
     target = ssh;
     await ssh.connect();
   }
 
   phase('reading');
-  const runner = runnerCommandFor(spec);
+  const runner = admin
+    ? spec.runnerCommand && !spec.runnerCommand.startsWith('sudo ')
+      ? spec.runnerCommand
+      : await adminRunner(target)
+    : runnerCommandFor(spec);
   await checkRunner(target, runner, result.label);
   const client = new RunnerClient({
     target,
@@ -258,7 +272,16 @@ async function readHost(
     protectedRunnerCommand: runner,
     logger: log,
   });
-  const status = await client.prepare();
+  let status = await client.ensureRunnerSetUp();
+  if (options.archive !== false && status.state === 'ended' && status.aggregate === null) {
+    // The aggregate is recorded when the session ends; a session that ran out at its deadline has none yet.
+    try {
+      await client.aggregate();
+      status = (await client.status()).status;
+    } catch (e) {
+      result.warnings.push(`No aggregate recorded on ${result.label} (${errorMessage(e)}).`);
+    }
+  }
   result.status = status;
   const offset = client.clock.best();
   if (offset) {
@@ -293,6 +316,7 @@ async function readHost(
     result.integrity = 'intact';
     result.integrityDetail = null;
   }
+  if (result.entries.some((e) => e.hidden)) await readHidden(client, result, spec.protectedMode && !admin);
   // The live view reads only what it shows; the archive, the session record and the kept solutions are collect's.
   if (options.archive === false) return;
   result.rawLog = await client.export('jsonl');
@@ -323,6 +347,41 @@ async function readParticipantSide(client: RunnerClient, result: HostResult, all
       result.warnings.push(`The kept solution of run ${e.index + 1} on ${result.label} could not be read: ${errorMessage(err)}.`);
     }
   }
+}
+
+/**
+ * The hidden scores, for the organiser. The participant's sudo rule is refused them, so a protected VM read over
+ * the participant's login gives none: that is a warning naming --admin, never a failure of the host.
+ */
+async function readHidden(client: RunnerClient, result: HostResult, overParticipant: boolean): Promise<void> {
+  try {
+    result.hidden = await client.hidden();
+  } catch (e) {
+    const how = overParticipant ? " On a protected VM they are read over the administrator's login: give --admin USER." : '';
+    result.warnings.push(`The hidden scores of ${result.label} were not read (${errorMessage(e)}).${how}`);
+    return;
+  }
+  const broken = result.hidden.hidden.filter((h) => !h.intact);
+  if (broken.length) {
+    result.warnings.push(
+      `${broken.length} hidden score record(s) of ${result.label} are missing or do not match the score log (run ${broken[0]!.index + 1}: ${broken[0]!.problem ?? 'unknown problem'}); they count as no score.`,
+    );
+  }
+}
+
+/** The runner command over the administrator's login: as root directly, or through their own sudo. */
+export async function adminRunner(target: Target): Promise<string> {
+  const id = await target.exec('id -u');
+  if (id.code !== 0) throw new SessionError(`Could not run "id -u" on ${target.label}: ${(id.stderr || id.stdout).trim()}`, 'vm');
+  if (id.stdout.trim() === '0') return INSTALLED_RUNNER;
+  const sudo = await target.exec('sudo -n true');
+  if (sudo.code !== 0) {
+    throw new SessionError(
+      `${target.label} is not an administrator login: sudo needs a password or is not allowed there (${(sudo.stderr || sudo.stdout).trim().slice(0, 200)}). Give --admin root, or a user with passwordless sudo.`,
+      'privileges',
+    );
+  }
+  return `sudo -n ${INSTALLED_RUNNER}`;
 }
 
 /** Asks the runner for its version first, so a missing or unusable runner is named for the organiser. */

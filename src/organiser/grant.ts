@@ -8,9 +8,8 @@ import { SessionError, errorMessage } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { parseRunnerJson, statusSchema, type Grant, type RunnerStatus } from '../core/runnerProtocol';
 import { shellQuote, type Target } from '../core/target';
-import { sshTargetFor, type CollectOptions } from './collect';
+import { adminRunner, sshTargetFor, type CollectOptions } from './collect';
 import { hostLabel, runnerCommandFor, type HostSpec } from './hosts';
-import { INSTALLED_RUNNER } from './prepareCore';
 
 export type GrantRequest = { kind: 'extend'; minutes: number; reason: string } | { kind: 'infrastructure-pause'; from: string; to: string; reason: string };
 
@@ -78,21 +77,6 @@ export interface GrantOutcome {
 const grantReplySchema = statusSchema.extend({ note: z.string().optional() });
 
 const quietLogger: Logger = { info() {}, warn() {}, error() {} };
-
-/** The runner command over the administrator's login: as root directly, or through their own sudo. */
-export async function adminRunner(target: Target): Promise<string> {
-  const id = await target.exec('id -u');
-  if (id.code !== 0) throw new GrantError(`Could not run "id -u" on ${target.label}: ${(id.stderr || id.stdout).trim()}`, 'vm');
-  if (id.stdout.trim() === '0') return INSTALLED_RUNNER;
-  const sudo = await target.exec('sudo -n true');
-  if (sudo.code !== 0) {
-    throw new GrantError(
-      `${target.label} is not an administrator login: sudo needs a password or is not allowed there (${(sudo.stderr || sudo.stdout).trim().slice(0, 200)}). Give --admin root, or a user with passwordless sudo.`,
-      'privileges',
-    );
-  }
-  return `sudo -n ${INSTALLED_RUNNER}`;
-}
 
 /** Grants the time on one VM and returns what the runner recorded. */
 export async function grantTime(spec: HostSpec, request: GrantRequest, o: GrantOptions = {}): Promise<GrantOutcome> {

@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as z from '../core/zod';
+import { formatZodError } from '../core/errors';
+import { submitSettingsSchema } from '../core/manifest';
 import { type Target, shellQuote } from '../core/target';
 import {
   aggregateReportSchema,
@@ -43,6 +45,10 @@ export interface MetrPrepareOptions {
   direction?: Direction;
   aggregation?: Aggregation;
   referenceScore?: number;
+  /** End scoring: the regular expression a submitted answer must match (checked before it is sent). */
+  answerPattern?: string;
+  /** End scoring: the answer's form as shown in the answer box (default: the instructions' "Answer format:" line). */
+  answerFormat?: string;
   /** environments/metr here (bridge.py, entries.py, machine.py). */
   metrDir: string;
   /** Where machine.py keeps its record and the secrets (default /etc/rebench/metr). */
@@ -75,6 +81,8 @@ export interface MetrPrepareResult {
   scoring: ScoringChoice;
   /** The runner's scoring command for this family (with options.scoring). */
   scoringCommand?: string[];
+  /** The runner's command for METR's aggregate_scores once the session ended (intermediate families that have it). */
+  aggregateCommand?: string[];
 }
 
 const stepLine = z.object({ type: z.literal('step'), item: z.string(), status: z.enum(['changed', 'in place', 'skipped']), message: z.string() });
@@ -87,7 +95,13 @@ const startingLine = z.object({
   message: z.string(),
   measured_at: z.string(),
 });
-const scoringLine = z.object({ type: z.literal('scoring'), status: z.enum(['changed', 'in place']), command: z.array(z.string()).min(1), message: z.string() });
+const scoringLine = z.object({
+  type: z.literal('scoring'),
+  status: z.enum(['changed', 'in place']),
+  command: z.array(z.string()).min(1),
+  aggregate_command: z.array(z.string()).min(1).optional(),
+  message: z.string(),
+});
 const machineLine = z.discriminatedUnion('type', [stepLine, errorLine, resultLine, startingLine, scoringLine]);
 type MachineLine = z.infer<typeof machineLine>;
 
@@ -270,17 +284,19 @@ export async function prepareMetrFamily(o: MetrPrepareOptions): Promise<MetrPrep
       throw new MetrPrepareError((e as Error).message);
     }
     let scoringCommand: string[] | undefined;
-    if (o.scoring && describe.scoring === 'intermediate') {
+    let aggregateCommand: string[] | undefined;
+    if (o.scoring && (describe.scoring === 'intermediate' || describe.scoring === 'end')) {
       const line = (
         await run(`${machine} install-scoring --scoring-user ${q(o.scoring.user)} --timeout ${o.scoring.timeoutS}`, 'letting the scoring user score the family')
       ).find((l) => l.type === 'scoring');
       if (!line || line.type !== 'scoring') throw new MetrPrepareError(`machine.py install-scoring on ${t.label} gave no scoring command`);
       scoringCommand = line.command;
+      aggregateCommand = line.aggregate_command;
       const step: MetrStep = { item: 'scoring', status: line.status, message: line.message };
       steps.push(step);
       o.onStep?.(step);
     }
-    return { family, task: o.task, describe, settings, steps, startingScore, scoring, scoringCommand };
+    return { family, task: o.task, describe, settings, steps, startingScore, scoring, scoringCommand, aggregateCommand };
   } finally {
     await t.exec(`${sudo}rm -rf ${q(stage)}`).catch(() => undefined);
   }
@@ -298,29 +314,48 @@ export function metrEnvironmentId(family: string, task: string): string {
 
 /** Our environment folder for a prepared METR family: manifest.json, the instructions, an empty starting
  * solution (the family's start(t) put the participant's files in /home/agent). Returns the folder. */
-export function writeMetrEnvironment(dir: string, r: MetrPrepareResult, o: { referenceScore?: number; timeoutS: number }): string {
-  if (r.describe.scoring !== 'intermediate' || !r.scoringCommand) {
+export function writeMetrEnvironment(
+  dir: string,
+  r: MetrPrepareResult,
+  o: { referenceScore?: number; startingScore?: number; answerPattern?: string; answerFormat?: string; timeoutS: number },
+): string {
+  const end = r.describe.scoring === 'end';
+  if (!r.scoringCommand || (r.describe.scoring !== 'intermediate' && !end)) {
     throw new MetrPrepareError(
-      `${r.family} scores at the end only (score(t, submission)); sessions with end scoring (Submit Answer) are not supported yet, so prepare stops here. The VM's METR set-up (prepared above) stays as it is.`,
+      `${r.family} has no scoring the runner can call on the VM; prepare stops here. The VM's METR set-up (prepared above) stays as it is.`,
     );
   }
-  if (!r.settings.visible) {
+  if (!end && (o.startingScore !== undefined || o.answerPattern !== undefined || o.answerFormat !== undefined)) {
     throw new MetrPrepareError(
-      `task ${r.task} hides its scores from the participant (manifest.yaml: visible_to_agent: false), which sessions do not support yet; prepare stops here rather than show them. The VM's METR set-up (prepared above) stays as it is.`,
+      `${r.family} scores while the participant works (intermediate_score): --starting-score, --answer-pattern and --answer-format are for end-scoring families (the starting score is measured on the VM).`,
     );
   }
-  const starting = r.startingScore?.score;
+  const starting = end ? o.startingScore : r.startingScore?.score;
+  if (end && starting === undefined) {
+    throw new MetrPrepareError(
+      `${r.family} scores one submitted answer at the end (score(t, submission)), so no starting score can be measured before the session: give the score a trivial answer gets with --starting-score (and the reference with --reference-score).`,
+    );
+  }
   if (starting === null || starting === undefined) {
     throw new MetrPrepareError(
       `the starting score could not be measured: ${r.startingScore?.message ?? 'no score'}. Fix what the message names on the VM, then run prepare again (start(t) is not run again).`,
     );
   }
   if (o.referenceScore === undefined)
-    throw new MetrPrepareError(`give the reference score with --reference-score (the starting score measured on the VM is ${starting}).`);
+    throw new MetrPrepareError(`give the reference score with --reference-score (the starting score ${end ? 'given' : 'measured on the VM'} is ${starting}).`);
   if (o.referenceScore === starting)
     throw new MetrPrepareError(
-      `--reference-score ${o.referenceScore} equals the starting score measured on the VM; the normalised score needs them to differ.`,
+      `--reference-score ${o.referenceScore} equals the starting score ${end ? 'given' : 'measured on the VM'}; the normalised score needs them to differ.`,
     );
+  let submit: { format: string; pattern: string | null } | undefined;
+  if (end) {
+    const parsed = submitSettingsSchema.safeParse({
+      format: o.answerFormat ?? answerFormatOf(r.describe.instructions),
+      pattern: o.answerPattern ?? null,
+    });
+    if (!parsed.success) throw new MetrPrepareError(`--answer-pattern or --answer-format: ${formatZodError(parsed.error)}`);
+    submit = parsed.data;
+  }
   const id = metrEnvironmentId(r.family, r.task);
   const envDir = path.join(dir, id);
   fs.mkdirSync(path.join(envDir, 'solution'), { recursive: true });
@@ -341,6 +376,11 @@ export function writeMetrEnvironment(dir: string, r: MetrPrepareResult, o: { ref
       starting_score: starting,
       reference_score: o.referenceScore,
       timeout_s: o.timeoutS,
+      ...(submit ? { submit } : {}),
+      ...(r.aggregateCommand && !end ? { aggregate_command: r.aggregateCommand } : {}),
+      // visible_to_agent: false: the participant sees that each run happened and whether it scored, never the
+      // value or the family's message (environments/README.md, "Hidden scores").
+      visible: r.settings.visible ? 'all' : 'none',
     },
     solution: 'solution',
     hardware: { gpus: r.settings.gpus, gpu_model: r.settings.gpuModel, min_free_disk_gb: r.settings.minFreeDiskGb },
@@ -348,4 +388,14 @@ export function writeMetrEnvironment(dir: string, r: MetrPrepareResult, o: { ref
   };
   fs.writeFileSync(path.join(envDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return envDir;
+}
+
+/** The answer's form as the instructions give it: their "Answer format:" line, else a plain request. */
+export function answerFormatOf(instructions: string): string {
+  const line = instructions.split('\n').find((l) => /^\s*(?:\*\*)?answer format(?:\*\*)?\s*:/i.test(l));
+  const text = line
+    ?.replace(/^\s*(?:\*\*)?answer format(?:\*\*)?\s*:\s*/i, '')
+    .replace(/\*\*/g, '')
+    .trim();
+  return (text || 'your answer, in the form the instructions ask for').slice(0, 500);
 }

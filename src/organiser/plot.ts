@@ -4,7 +4,7 @@
 // view's chart (core/chart.ts), so both read the same. Black text on white, sized for print.
 import { bestSoFar, formatTick, niceTicks, timeTicks } from '../core/chart';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { formatScore, hasScore, normalise, type Aggregation, type Direction } from '../core/scores';
+import { formatScore, hasScore, normalise, organiserEntries, type Aggregation, type Direction } from '../core/scores';
 import type { HostResult } from './collect';
 
 /** Colour-blind-safe colours (Okabe and Ito), then dash patterns, so lines stay apart in grey print too. */
@@ -42,6 +42,8 @@ export interface Series {
   integrityDetail: string | null;
   /** The session had not ended when it was read. */
   running: boolean;
+  /** Session time when the participant gave up (the session record), or null. */
+  gaveUpS: number | null;
   countedNormalised: number | null;
   colour: string;
   dash: string;
@@ -89,7 +91,7 @@ export function plotModel(hosts: readonly HostResult[], generatedAt: string): Pl
     if (!panel) {
       panel = {
         environment: env.id,
-        title: env.title,
+        title: env.visible && env.visible !== 'all' ? `${env.title} (hidden scores)` : env.title,
         direction: env.direction,
         aggregation: env.aggregation,
         startingScore: env.starting_score,
@@ -100,7 +102,7 @@ export function plotModel(hosts: readonly HostResult[], generatedAt: string): Pl
       panels.set(env.id, panel);
     }
     panel.timeLimitS = Math.max(panel.timeLimitS, env.time_limit_s);
-    const points = progressSteps(h.entries, env.direction, env.aggregation).map((s) => ({
+    const points = progressSteps(organiserEntries(h.entries, h.hidden), env.direction, env.aggregation).map((s) => ({
       elapsedS: s.elapsedS,
       score: s.score,
       normalised: normalise(s.score, env.starting_score, env.reference_score),
@@ -114,6 +116,7 @@ export function plotModel(hosts: readonly HostResult[], generatedAt: string): Pl
       intact: h.integrity === 'intact',
       integrityDetail: h.integrityDetail,
       running: h.status.state !== 'ended',
+      gaveUpS: h.records?.records.filter((r) => r.kind === 'give_up').pop()?.elapsed_s ?? null,
       // The last step is the best so far, or the last score: the one that counts either way.
       countedNormalised: last ? last.normalised : null,
       // Styles are counted per panel (each has its own legend), so a panel's first lines are always solid.
@@ -346,8 +349,10 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
       text(lx + 32, ly, truncate(s.participant, 22), { 'font-size': 12 }),
       text(lx + LEGEND_W - 4, ly, value, { 'font-size': 12, 'text-anchor': 'end' }),
     ];
-    const steps = `${s.points.length} ${s.points.length === 1 ? 'step' : 'steps'}${s.running ? ', session running' : ''}`;
-    const note = s.intact ? steps : '⚠ score log NOT intact';
+    // A line that stops early because its participant gave up says so, or a reader takes it for lost time.
+    const gaveUp = s.gaveUpS === null ? '' : `, gave up at ${formatTick(s.gaveUpS / 3600, 0.1)} h`;
+    const steps = `${s.points.length} ${s.points.length === 1 ? 'step' : 'steps'}${s.running ? ', session running' : ''}${gaveUp}`;
+    const note = s.intact ? steps : `⚠ score log NOT intact${gaveUp}`;
     item.push(
       text(lx + 32, ly + LEGEND_ROW - 4, note, {
         'font-size': 10,

@@ -133,6 +133,10 @@ export interface MetrPrepareFamily {
   direction?: Direction;
   aggregation?: Aggregation;
   referenceScore?: number;
+  /** End-scoring families: the score a trivial answer gets, the answer's pattern and its form as shown. */
+  startingScore?: number;
+  answerPattern?: string;
+  answerFormat?: string;
   /** The runner's time limit for one scoring run (default 1200 s). */
   scoringTimeoutS?: number;
   /** environments/metr here (default: beside the runner). */
@@ -358,6 +362,11 @@ export async function prepareVm(o: PrepareOptions): Promise<PrepareResult> {
         `the starting score ${fmt(startingScore.measured)} measured on this VM at ${current.measured_at ?? '?'} is recorded in ${STARTING_SCORE_FILE}`,
       );
       progress('starting-score', `Starting score already measured on this VM: ${fmt(startingScore.measured)} (manifest ${fmt(startingScore.manifest)})`);
+    } else if (bundle.manifest.scoring.submit) {
+      progress(
+        'starting-score',
+        `Not measured: the environment scores one submitted answer at the end; the starting score is the organiser's (${fmt(bundle.manifest.scoring.starting_score)})`,
+      );
     } else if (inspection.session) {
       warnings.push(
         `The starting score was not measured: a session started on this VM at ${inspection.session.started_at ?? '?'}, and a measurement would compete with it. Measure it on another VM prepared the same way.`,
@@ -501,7 +510,16 @@ async function prepareMetrOnVm(
   );
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-metr-env-'));
   try {
-    return { tmp, environmentDir: writeMetrEnvironment(tmp, result, { referenceScore: m.referenceScore, timeoutS }) };
+    return {
+      tmp,
+      environmentDir: writeMetrEnvironment(tmp, result, {
+        referenceScore: m.referenceScore,
+        startingScore: m.startingScore,
+        answerPattern: m.answerPattern,
+        answerFormat: m.answerFormat,
+        timeoutS,
+      }),
+    };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (e instanceof MetrPrepareError) throw new PrepareError('metr', e.message);

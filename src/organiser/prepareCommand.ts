@@ -3,7 +3,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { errorMessage } from '../core/errors';
+import { parseArgs } from 'node:util';
+import { errorMessage, formatZodError } from '../core/errors';
+import { submitSettingsSchema } from '../core/manifest';
 import { parsePinnedFingerprint } from '../core/ssh/hostKey';
 import { type PrepareOptions, type PrepareResult, prepareVm } from './prepare';
 import { DEFAULT_SCORING_USER, fmt, PrepareError, VM_USER_NAME } from './prepareCore';
@@ -53,6 +55,11 @@ A METR Task Standard family instead of --environment (see "Running METR task fam
   --direction higher|lower      which way is better (default: from the family's aggregate_scores)
   --aggregation best|last       which score counts (default: from the family's aggregate_scores)
   --reference-score N           the reference solution's score (the starting score is measured on the VM)
+  --starting-score N            end-scoring families (score(t, submission)): the score a trivial answer gets
+  --answer-pattern REGEX        end-scoring families: a regular expression the whole answer must match; an
+                                answer that does not is refused before it is sent
+  --answer-format TEXT          end-scoring families: the answer's form shown in the answer box (default: the
+                                instructions' "Answer format:" line)
   --family-python PY            the family's Python 3.11+ on the VM (default: the newest python3.x there)
 
 The session profile (written on this machine)
@@ -99,6 +106,9 @@ const VALUE_OPTIONS = new Set([
   '--direction',
   '--aggregation',
   '--reference-score',
+  '--starting-score',
+  '--answer-pattern',
+  '--answer-format',
   '--family-python',
 ]);
 const FLAGS = new Set(['--no-agent', '--accept-new-host-key', '--create-participant', '--force', '--json']);
@@ -115,51 +125,65 @@ function hostPort(text: string, what: string): { host: string; port?: number } |
   return { host: m[1], port };
 }
 
+/**
+ * The options of `prepare` as node:util's parseArgs reads them (`--name value`, `--name=value`, `-i value`),
+ * with this tool's own messages: a string says what is wrong.
+ */
+function readPrepareOptions(args: readonly string[]): { values: Map<string, string[]>; flags: Set<string> } | string {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple: true; short?: string }> = {};
+  for (const name of VALUE_OPTIONS) options[name.slice(2)] = { type: 'string', multiple: true };
+  for (const name of FLAGS) options[name.slice(2)] = { type: 'boolean', multiple: true };
+  options['identity']!.short = 'i';
+  const { tokens } = parseArgs({ args: [...args], options, strict: false, allowPositionals: true, tokens: true });
+  const values = new Map<string, string[]>();
+  const flags = new Set<string>();
+  for (const token of tokens) {
+    const arg = args[token.index] as string;
+    if (token.kind === 'option-terminator') return `unknown option "${arg}".`;
+    if (token.kind === 'positional') return `unexpected argument "${arg}" (every value follows its option, e.g. --host ${arg}).`;
+    // An option is the whole argument or --NAME=VALUE: "-ivalue" and "-i=value" are not options of this tool.
+    const inline = arg.startsWith('--') && arg.startsWith(`${token.rawName}=`);
+    const name = `--${token.name}`;
+    if (!(arg === token.rawName || inline) || !(VALUE_OPTIONS.has(name) || FLAGS.has(name))) return `unknown option "${arg}".`;
+    if (FLAGS.has(name)) {
+      if (inline) return `${name} takes no value.`;
+      flags.add(name);
+      continue;
+    }
+    const value = token.value;
+    if (value === undefined || (!token.inlineValue && value.startsWith('--') && value.length > 2)) return `${name} needs a value.`;
+    if (value === '') return `${name} needs a non-empty value.`;
+    const list = values.get(name) ?? [];
+    if (list.length && !REPEATABLE.has(name)) return `${name} is given twice; give it once.`;
+    list.push(value);
+    values.set(name, list);
+  }
+  return { values, flags };
+}
+
 /** Parses the arguments of `prepare`; `env` supplies the variables named by --password-env and --key-passphrase-env. */
 export function parsePrepareArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env, home = os.homedir()): PrepareArgsResult {
   // Help wins wherever it is, even after a mistake: it is what the mistaken ask for.
   if (args.includes('--help') || args.includes('-h')) return { kind: 'help' };
-  const values = new Map<string, string[]>();
-  const flags = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    let name = arg;
-    let value: string | undefined;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      name = arg.slice(0, eq);
-      value = arg.slice(eq + 1);
-    }
-    if (name === '-i') name = '--identity';
-    if (FLAGS.has(name)) {
-      if (value !== undefined) return { kind: 'error', message: `${name} takes no value.` };
-      flags.add(name);
-      continue;
-    }
-    if (!VALUE_OPTIONS.has(name)) {
-      return {
-        kind: 'error',
-        message: arg.startsWith('-') ? `unknown option "${arg}".` : `unexpected argument "${arg}" (every value follows its option, e.g. --host ${arg}).`,
-      };
-    }
-    if (value === undefined) {
-      const next = args[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) return { kind: 'error', message: `${name} needs a value.` };
-      value = next;
-      i++;
-    }
-    if (value === '') return { kind: 'error', message: `${name} needs a non-empty value.` };
-    const list = values.get(name) ?? [];
-    if (list.length && !REPEATABLE.has(name)) return { kind: 'error', message: `${name} is given twice; give it once.` };
-    list.push(value);
-    values.set(name, list);
-  }
+  const read = readPrepareOptions(args);
+  if (typeof read === 'string') return { kind: 'error', message: read };
+  const { values, flags } = read;
   const one = (name: string) => values.get(name)?.[0];
 
   const metrFamily = values.has('--metr-family');
   if (metrFamily && values.has('--environment'))
     return { kind: 'error', message: '--metr-family and --environment are two ways to name what to install: give one.' };
-  const metrOnly = ['--task', '--secrets', '--direction', '--aggregation', '--reference-score', '--family-python'].filter((n) => values.has(n));
+  const metrOnly = [
+    '--task',
+    '--secrets',
+    '--direction',
+    '--aggregation',
+    '--reference-score',
+    '--starting-score',
+    '--answer-pattern',
+    '--answer-format',
+    '--family-python',
+  ].filter((n) => values.has(n));
   if (!metrFamily && metrOnly.length)
     return { kind: 'error', message: `${metrOnly.join(', ')} ${metrOnly.length === 1 ? 'is' : 'are'} for a METR task family: give --metr-family DIR too.` };
   const missing = [
@@ -267,6 +291,14 @@ export function parsePrepareArgs(args: readonly string[], env: NodeJS.ProcessEnv
     const referenceScore = refText === undefined ? undefined : Number(refText);
     if (referenceScore !== undefined && (!Number.isFinite(referenceScore) || refText?.trim() === ''))
       return { kind: 'error', message: `--reference-score must be a finite number, not "${refText}".` };
+    const startText = one('--starting-score');
+    const startingScore = startText === undefined ? undefined : Number(startText);
+    if (startingScore !== undefined && (!Number.isFinite(startingScore) || startText?.trim() === ''))
+      return { kind: 'error', message: `--starting-score must be a finite number, not "${startText}".` };
+    const answerPattern = one('--answer-pattern');
+    const answerFormat = one('--answer-format');
+    const submit = submitSettingsSchema.safeParse({ format: answerFormat ?? 'the answer', pattern: answerPattern ?? null });
+    if (!submit.success) return { kind: 'error', message: `--answer-pattern or --answer-format: ${formatZodError(submit.error)}` };
     const secretsFile = one('--secrets');
     if (secretsFile !== undefined && !fs.existsSync(secretsFile)) return { kind: 'error', message: `--secrets ${secretsFile}: no such file.` };
     metr = {
@@ -277,6 +309,9 @@ export function parsePrepareArgs(args: readonly string[], env: NodeJS.ProcessEnv
       direction: direction as 'higher' | 'lower' | undefined,
       aggregation: aggregation as 'best' | 'last' | undefined,
       referenceScore,
+      startingScore,
+      answerPattern,
+      answerFormat,
     };
   }
   const out = one('--out') ?? `${participant}@${host.replace(/[^A-Za-z0-9._-]/g, '_')}${port === 22 ? '' : `_${port}`}.rebench-profile.json`;

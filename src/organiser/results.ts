@@ -3,9 +3,10 @@
 // (for spreadsheets) and JSON (for scripts), plus the whole collection for re-plotting later.
 import * as z from '../core/zod';
 import { formatZodError } from '../core/errors';
-import { scoreLogEntrySchema, statusSchema, verifySchema, type ScoreLogEntry } from '../core/runnerProtocol';
-import { countedEntry, normalise } from '../core/scores';
+import { hiddenReplySchema, scoreLogEntrySchema, statusSchema, verifySchema, type ScoreLogEntry } from '../core/runnerProtocol';
+import { countedEntry, normalise, organiserEntries } from '../core/scores';
 import type { HostResult, Integrity } from './collect';
+import { recordsReplySchema, type RecordsReply, type SessionRecord } from '../core/participantProtocol';
 
 export interface ResultRow {
   participant: string;
@@ -18,9 +19,17 @@ export interface ResultRow {
   aggregation: 'best' | 'last' | null;
   starting_score: number | null;
   reference_score: number | null;
-  /** The score that counts under the environment's aggregation (best or last). */
+  /**
+   * The score that counts under the environment's aggregation (best or last). Where scoring.visible hides a score,
+   * every score of the row (counted, best, last, runs with a score) is the hidden one: it counts for the results.
+   */
   counted_score: number | null;
   counted_normalised: number | null;
+  /** scoring.visible: "all", "none" (the participant saw no values) or "validation" (a hidden test score). */
+  score_visibility: 'all' | 'none' | 'validation' | null;
+  /** The counted score as the participant saw it (null where every score was hidden from them). */
+  visible_counted_score: number | null;
+  visible_counted_normalised: number | null;
   best_score: number | null;
   best_normalised: number | null;
   /** Session time (pauses excluded) at which the best run started, and its clock time. */
@@ -53,6 +62,21 @@ export interface ResultRow {
    * RE-Bench compared this between humans and agents (about 3.4 an hour for its human experts).
    */
   runs_per_hour: number | null;
+  /** Notes the participant wrote (the session record); null where the record was not read. */
+  notes: number | null;
+  /** When the participant confirmed the study's rules, if the environment has rules. */
+  rules_confirmed_at: string | null;
+  /** Why the participant gave up ("choice: reason"), or null when they did not. */
+  gave_up: string | null;
+  /** The answers to the end questions as JSON ({id: value}), "skipped", or null when not answered. */
+  end_answers: string | null;
+  /**
+   * METR's own aggregate_scores over the counted runs, recorded on the VM once the session ended (METR
+   * families that have it): beside counted_score, never instead of it; null when there is none or it gave none.
+   */
+  metr_aggregate: number | null;
+  /** Submitted answers (end scoring) that wait for a person's score (counted_score is then null, never 0). */
+  answers_scored_by_person: number;
   integrity: Integrity;
   integrity_detail: string | null;
   log_file: string | null;
@@ -72,6 +96,9 @@ export const RESULT_COLUMNS: ReadonlyArray<keyof ResultRow> = [
   'reference_score',
   'counted_score',
   'counted_normalised',
+  'score_visibility',
+  'visible_counted_score',
+  'visible_counted_normalised',
   'best_score',
   'best_normalised',
   'best_elapsed_s',
@@ -93,6 +120,12 @@ export const RESULT_COLUMNS: ReadonlyArray<keyof ResultRow> = [
   'paused_s',
   'time_granted_s',
   'runs_per_hour',
+  'notes',
+  'rules_confirmed_at',
+  'gave_up',
+  'end_answers',
+  'metr_aggregate',
+  'answers_scored_by_person',
   'integrity',
   'integrity_detail',
   'log_file',
@@ -126,9 +159,12 @@ export function resultRow(r: HostResult, logFile: string | null = null): ResultR
   const s = r.status;
   const env = s?.environment;
   const norm = (e: ScoreLogEntry | undefined) => (e && env && e.score !== null ? tidy(normalise(e.score, env.starting_score, env.reference_score)) : null);
-  const best = env ? countedEntry(r.entries, env.direction, 'best') : undefined;
-  const last = env ? countedEntry(r.entries, env.direction, 'last') : undefined;
+  // What counts for the results: the hidden scores where there are any.
+  const entries = organiserEntries(r.entries, r.hidden);
+  const best = env ? countedEntry(entries, env.direction, 'best') : undefined;
+  const last = env ? countedEntry(entries, env.direction, 'last') : undefined;
   const counted = env?.aggregation === 'last' ? last : best;
+  const visible = env ? countedEntry(r.entries, env.direction, env.aggregation) : undefined;
   return {
     participant: r.spec.participant,
     host: r.label,
@@ -142,6 +178,9 @@ export function resultRow(r: HostResult, logFile: string | null = null): ResultR
     reference_score: env?.reference_score ?? null,
     counted_score: counted?.score ?? null,
     counted_normalised: norm(counted),
+    score_visibility: env ? (env.visible ?? 'all') : null,
+    visible_counted_score: visible?.score ?? null,
+    visible_counted_normalised: norm(visible),
     best_score: best?.score ?? null,
     best_normalised: norm(best),
     best_elapsed_s: best?.elapsed_s ?? null,
@@ -151,7 +190,7 @@ export function resultRow(r: HostResult, logFile: string | null = null): ResultR
     last_elapsed_s: last?.elapsed_s ?? null,
     last_at: last?.started_at ?? null,
     scoring_runs: r.entries.length,
-    runs_with_score: r.entries.filter((e) => e.score !== null).length,
+    runs_with_score: entries.filter((e) => e.score !== null).length,
     runs_not_counting: r.entries.filter((e) => !e.counts).length,
     session_state: s?.state ?? null,
     mode: s?.mode ?? null,
@@ -163,6 +202,9 @@ export function resultRow(r: HostResult, logFile: string | null = null): ResultR
     paused_s: s?.paused_s ?? null,
     time_granted_s: s?.granted_s ?? null,
     runs_per_hour: s && s.state !== 'not_started' ? runsPerHour(r.entries, s.elapsed_s) : null,
+    ...recordColumns(r.records),
+    metr_aggregate: s?.aggregate?.score ?? null,
+    answers_scored_by_person: r.entries.filter((e) => e.kind === 'submit' && e.manual === true).length,
     integrity: r.integrity,
     integrity_detail: r.integrityDetail,
     log_file: logFile,
@@ -273,6 +315,8 @@ const hostRecordSchema = z.object({
   error: z.string().nullable(),
   status: statusSchema.nullable(),
   entries: z.array(scoreLogEntrySchema),
+  /** The hidden scores, where the log has any and they were read (absent from older collections). */
+  hidden: hiddenReplySchema.nullable().optional(),
   verify: verifySchema.nullable(),
   integrity: z.enum(['intact', 'broken', 'unknown']),
   integrity_detail: z.string().nullable(),
@@ -280,6 +324,8 @@ const hostRecordSchema = z.object({
   log_file: z.string().nullable(),
   collected_at: z.string(),
   log: z.array(z.string()),
+  /** The session record as the runner read it; absent in collections written before it was kept here. */
+  records: recordsReplySchema.nullable().optional(),
 });
 export type HostRecord = z.infer<typeof hostRecordSchema>;
 
@@ -300,6 +346,7 @@ export function hostRecord(r: HostResult, logFile: string | null): HostRecord {
     error: r.error ?? null,
     status: r.status ?? null,
     entries: r.entries,
+    hidden: r.hidden ?? null,
     verify: r.verify ?? null,
     integrity: r.integrity,
     integrity_detail: r.integrityDetail,
@@ -307,6 +354,7 @@ export function hostRecord(r: HostResult, logFile: string | null): HostRecord {
     log_file: logFile,
     collected_at: r.collectedAt,
     log: r.log,
+    records: r.records ?? null,
   };
 }
 
@@ -328,6 +376,7 @@ export function hostFromRecord(rec: HostRecord, index: number): HostResult {
     error: rec.error ?? undefined,
     status: rec.status ?? undefined,
     entries: rec.entries,
+    hidden: rec.hidden ?? undefined,
     verify: rec.verify ?? undefined,
     integrity: rec.integrity,
     integrityDetail: rec.integrity_detail,
@@ -335,6 +384,7 @@ export function hostFromRecord(rec: HostRecord, index: number): HostResult {
     log: rec.log,
     collectedAt: rec.collected_at,
     durationMs: 0,
+    records: rec.records ?? undefined,
   };
 }
 
@@ -348,4 +398,20 @@ export function parseCollection(text: string, source: string): { ok: true; value
   const parsed = collectionSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, error: `${source} is not a collection written by "collect": ${formatZodError(parsed.error)}` };
   return { ok: true, value: parsed.data };
+}
+
+/** The session record's part of a row: notes, the rules confirmed, giving up and the end answers (the last of each). */
+export function recordColumns(records: RecordsReply | undefined): Pick<ResultRow, 'notes' | 'rules_confirmed_at' | 'gave_up' | 'end_answers'> {
+  if (!records) return { notes: null, rules_confirmed_at: null, gave_up: null, end_answers: null };
+  const list = records.records;
+  const last = <K extends SessionRecord['kind']>(kind: K) => list.filter((r): r is Extract<SessionRecord, { kind: K }> => r.kind === kind).pop();
+  const rules = last('rules_confirmed');
+  const giveUp = last('give_up');
+  const answers = last('answers');
+  return {
+    notes: list.filter((r) => r.kind === 'note').length,
+    rules_confirmed_at: rules?.time ?? null,
+    gave_up: giveUp ? [giveUp.choice, giveUp.reason].filter((t) => t).join(': ') || '(no reason given)' : null,
+    end_answers: answers ? (answers.skipped ? 'skipped' : JSON.stringify(Object.fromEntries(answers.answers.map((a) => [a.id, a.value])))) : null,
+  };
 }

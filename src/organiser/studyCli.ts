@@ -139,6 +139,8 @@ Options:
       --max-clock-offset SECONDS    flag a VM clock further off than this (default ${DEFAULT_LIMITS.clockOffsetS})
       --failed-runs N        flag this many runs in a row without a score (default ${DEFAULT_LIMITS.failedRunsInARow})
       --job-grace SECONDS    flag a job running this long past the scorer's timeout (default ${DEFAULT_LIMITS.jobGraceS})
+      --admin USER           read protected VMs over this administrator's login (root, or passwordless
+                             sudo) instead of the participant's: needed for hidden scores (scoring.visible)
 ${CONNECT_HELP}
 
 Ctrl-C stops it. Exit codes: 0 stopped (or --once with no flag); 2 bad arguments; 3 --once found flags.`;
@@ -158,6 +160,7 @@ export async function watchCli(args: readonly string[], io: StudyCliIo): Promise
     'max-clock-offset': { type: 'string' },
     'failed-runs': { type: 'string' },
     'job-grace': { type: 'string' },
+    admin: { type: 'string' },
   });
   if (v.help) {
     io.out(WATCH_HELP);
@@ -193,6 +196,7 @@ export async function watchCli(args: readonly string[], io: StudyCliIo): Promise
         knownHostsFiles: knownHosts,
         identityFiles: identities,
         agent: v['no-agent'] ? false : undefined,
+        admin: str(v, 'admin'),
         flagsFile: flagsFile === undefined ? undefined : path.resolve(flagsFile),
         plain: v.plain === true,
         once: v.once === true,

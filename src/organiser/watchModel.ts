@@ -1,7 +1,7 @@
 // The live view of a study: one row per VM from what collect read, kept across refreshes (a host that
 // does not answer keeps its last known values, marked stale), and the flags that call for an organiser.
 // Pure: no SSH, no terminal, no vscode; the clock is passed in.
-import { normalise, countedEntry, hasScore } from '../core/scores';
+import { normalise, countedEntry, hasScore, isNoScore, organiserEntries } from '../core/scores';
 import type { RunnerStatus, ScoreLogEntry } from '../core/runnerProtocol';
 import type { HostResult, Integrity } from './collect';
 import type { HostSpec } from './hosts';
@@ -38,6 +38,8 @@ export interface WatchRow {
   best: ScorePair | null;
   /** The score that counts under the environment's aggregation (best or last). */
   counted: ScorePair | null;
+  /** Whether last, best and counted are hidden scores (scoring.visible hides them from the participant). */
+  hiddenScores: boolean;
   job: { id: string; startedAt: string; runningS: number } | null;
   scoringTimeoutS: number | null;
   integrity: Integrity;
@@ -110,10 +112,10 @@ function pair(e: (ScoreLogEntry & { score: number }) | undefined, env: RunnerSta
   return { score: e.score, normalised: env ? tidy(normalise(e.score, env.starting_score, env.reference_score)) : null, elapsed_s: e.elapsed_s };
 }
 
-/** Trailing entries that gave no score: a scorer or a solution that keeps failing. */
+/** Trailing entries that gave no score: a scorer or a solution that keeps failing (a run that scored unseen is not one). */
 export function failedInARow(entries: readonly ScoreLogEntry[]): number {
   let n = 0;
-  for (let i = entries.length - 1; i >= 0 && !hasScore(entries[i]!); i--) n++;
+  for (let i = entries.length - 1; i >= 0 && isNoScore(entries[i]!); i--) n++;
   return n;
 }
 
@@ -136,6 +138,7 @@ export function emptyRow(index: number, spec: HostSpec, label: string): WatchRow
     last: null,
     best: null,
     counted: null,
+    hiddenScores: false,
     job: null,
     scoringTimeoutS: null,
     integrity: 'unknown',
@@ -161,7 +164,9 @@ export function updateRow(previous: WatchRow, r: HostResult, readAtMs: number): 
   const env = s.environment;
   const vmNowMs = Date.parse(s.now);
   const jobStarted = s.job ? Date.parse(s.job.started_at) : NaN;
-  const lastScored = [...r.entries].reverse().find(hasScore);
+  // The organiser sees the hidden scores where there are any: they are what counts.
+  const scores = organiserEntries(r.entries, r.hidden);
+  const lastScored = [...scores].reverse().find(hasScore);
   return {
     ...previous,
     environment: env.id,
@@ -174,8 +179,9 @@ export function updateRow(previous: WatchRow, r: HostResult, readAtMs: number): 
     grantedS: s.granted_s ?? null,
     runs: r.entries.length,
     last: pair(lastScored, env),
-    best: pair(countedEntry(r.entries, env.direction, 'best'), env),
-    counted: pair(countedEntry(r.entries, env.direction, env.aggregation), env),
+    best: pair(countedEntry(scores, env.direction, 'best'), env),
+    counted: pair(countedEntry(scores, env.direction, env.aggregation), env),
+    hiddenScores: r.entries.some((e) => e.hidden),
     job: s.job
       ? { id: s.job.job_id, startedAt: s.job.started_at, runningS: Number.isFinite(jobStarted) ? Math.max(0, (vmNowMs - jobStarted) / 1000) : 0 }
       : null,

@@ -84,8 +84,9 @@ export function rowCells(row: WatchRow, flags: readonly Flag[], nowMs: number): 
     state: row.state === null ? (row.error ? 'unreached' : 'reading') : `${STATE_WORDS[row.state]}${row.error ? ' (stale)' : ''}`,
     left: left === null || row.state === 'ended' ? '-' : `${formatDuration(left)}${row.grantedS ? '+' : ''}`,
     runs: String(row.runs),
-    last: score(row.last),
-    best: score(row.best),
+    // "hidden": the participant does not see this score (scoring.visible); it is the one that counts.
+    last: `${score(row.last)}${row.hiddenScores && row.last ? ' hidden' : ''}`,
+    best: `${score(row.best)}${row.hiddenScores && row.best ? ' hidden' : ''}`,
     job: job === null ? '-' : short(job),
     integrity: row.integrity === 'intact' ? 'intact' : row.integrity === 'broken' ? 'BROKEN' : '?',
     // The sign of what is shown: an offset that rounds to 0.0 s is +0.0s, never -0.0s.
@@ -225,6 +226,7 @@ export function plainLines(snapshot: StudySnapshot, nowMs: number = Date.parse(s
       `clock_offset=${c.offset}`,
       `contact=${r.lastContact ?? 'never'}`,
     ];
+    if (r.hiddenScores) fields.push('scores=hidden');
     if (r.grantedS) fields.push(`granted=${Math.round(r.grantedS)}s`);
     if (r.error) fields.push(`error=${JSON.stringify(r.error)}`);
     lines.push(`  ${r.participant}: ${fields.join(' ')}`);

@@ -13,7 +13,15 @@ import { showInstructions } from './instructionsPanel';
 import { reporting } from './registerCommand';
 import type { SessionController } from './sessionController';
 import { addNote, answerEndQuestions, giveUp, openDemoFolder, restoreSolution, runLabel, showChanges } from './participantFlows';
-import { pickConnection, profileChoice, solutionFolderUri, type ConnectionChoice, type EnvironmentCatalog } from './targets';
+import {
+  pickConnection,
+  pickProfileToRemove,
+  profileChoice,
+  removeProfile,
+  solutionFolderUri,
+  type ConnectionChoice,
+  type EnvironmentCatalog,
+} from './targets';
 
 const REMOTE_SSH_EXTENSION = 'ms-vscode-remote.remote-ssh';
 
@@ -26,7 +34,7 @@ export interface ActionSpec {
 }
 
 /** Every view action is an action of the table, under the same name. */
-export type ActionId = ViewAction | 'tryDemo' | 'importProfile' | 'verifyLog' | 'showSessionView' | 'answerEndQuestions';
+export type ActionId = ViewAction | 'tryDemo' | 'importProfile' | 'removeProfile' | 'verifyLog' | 'showSessionView' | 'answerEndQuestions';
 
 /** Where an action was asked for, which decides where its failure is shown. */
 export type ActionOrigin = 'command' | 'view' | 'internal';
@@ -52,10 +60,12 @@ export class ParticipantActions {
     this.table = {
       connect: spec(
         Commands.connect,
-        async (choice?: ConnectionChoice) => {
+        async (choice?: ConnectionChoice, options?: { confirmed?: boolean }) => {
           const picked =
             choice ?? (await pickConnection(context, environments, log, () => this.invoke('importProfile', 'command') as Promise<SessionProfile | undefined>));
           if (!picked) return false;
+          // A session running elsewhere is not left without asking.
+          if (!options?.confirmed && !(await controller.confirmSwitch(picked))) return false;
           await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `RE-Bench: connecting…`, cancellable: false }, () =>
             controller.connect(picked),
           );
@@ -67,8 +77,10 @@ export class ParticipantActions {
 
       tryDemo: spec(
         Commands.tryDemo,
-        async () => {
-          await controller.connect({ kind: 'local', environmentId: environments.defaultEnvironmentId() });
+        async (options?: { confirmed?: boolean }) => {
+          const demo: ConnectionChoice = { kind: 'local', environmentId: environments.defaultEnvironmentId() };
+          if (!options?.confirmed && !(await controller.confirmSwitch(demo))) return false;
+          await controller.connect(demo);
           void revealSessionView();
           // The demo's starting score is this machine's, so an untouched solution scores about 0 here.
           await controller.measureDemoStart();
@@ -107,6 +119,10 @@ export class ParticipantActions {
         return parsed.value;
       }),
 
+      removeProfile: spec(Commands.removeProfile, (name?: string, options?: { confirmed?: boolean }) =>
+        name === undefined ? pickProfileToRemove(context, log) : removeProfile(context, log, name, options),
+      ),
+
       start: spec(
         Commands.startSession,
         async (options?: { confirmed?: boolean }) => {
@@ -120,11 +136,23 @@ export class ParticipantActions {
 
       showInstructions: spec(Commands.showInstructions, async () => {
         const { title, markdown } = await controller.showInstructions();
-        showInstructions(context.extensionUri, { title, markdown, environmentId: title });
+        const content = { title, markdown, environmentId: title };
+        showInstructions(context.extensionUri, content);
+        await context.workspaceState.update(StateKeys.instructions, content);
         return { title, markdown };
       }),
 
       score: spec(Commands.scoreNow, () => controller.scoreNow(), true),
+
+      submitAnswer: spec(Commands.submitAnswer, async (given?: { answer: string; confirmed?: boolean }) => {
+        const entry = await controller.submitAnswer(given);
+        // The organiser's questions come once the session is over, as after End Session.
+        if (entry && !given?.confirmed)
+          void answerEndQuestions(controller.requireOpen(), log, controller.studySettings(), context.extensionUri).catch((e: unknown) =>
+            log.warn(`End questions: ${String(e)}`),
+          );
+        return entry;
+      }),
 
       showHistory: spec(Commands.showHistory, () => {
         HistoryPanel.createOrShow(context.extensionUri, this.viewHandlers(), controller.snapshot());
@@ -136,7 +164,9 @@ export class ParticipantActions {
         const ended = await controller.endSession(options);
         // The organiser's questions come once the session is over; skippable, never blocking.
         if (ended && !options?.confirmed)
-          void answerEndQuestions(controller.requireOpen(), log, controller.studySettings()).catch((e: unknown) => log.warn(`End questions: ${String(e)}`));
+          void answerEndQuestions(controller.requireOpen(), log, controller.studySettings(), context.extensionUri).catch((e: unknown) =>
+            log.warn(`End questions: ${String(e)}`),
+          );
         return ended;
       }),
 
@@ -160,8 +190,8 @@ export class ParticipantActions {
 
       verifyLog: spec(Commands.verifyLog, async () => {
         const result = await controller.verifyLog();
-        if (result.intact) void vscode.window.showInformationMessage(result.message);
-        else void vscode.window.showErrorMessage(result.message);
+        if (result.intact) void vscode.window.showInformationMessage(`RE-Bench: ${result.message}`);
+        else void vscode.window.showErrorMessage(`RE-Bench: ${result.message}`);
         return result;
       }),
 
@@ -191,14 +221,15 @@ export class ParticipantActions {
 
       giveUp: spec(Commands.giveUp, async (preset?: { reason: string; choice: string | null }) => {
         const ended = await giveUp(controller.requireOpen(), log, controller.studySettings(), preset);
-        if (ended && !preset) await answerEndQuestions(controller.requireOpen(), log, controller.studySettings());
+        // The form opens in the editor; nothing waits on it.
+        if (ended && !preset) await answerEndQuestions(controller.requireOpen(), log, controller.studySettings(), context.extensionUri);
         return ended;
       }),
 
-      answerEndQuestions: spec(Commands.answerEndQuestions, async (given?: Parameters<typeof answerEndQuestions>[3]) => {
+      answerEndQuestions: spec(Commands.answerEndQuestions, async (given?: Parameters<typeof answerEndQuestions>[4]) => {
         const session = controller.requireOpen();
         if (session.status?.state !== 'ended') throw new Error('The end questions are answered after the session has ended.');
-        const done = await answerEndQuestions(session, log, controller.studySettings(), given);
+        const done = await answerEndQuestions(session, log, controller.studySettings(), context.extensionUri, given);
         if (done === undefined && !given) void vscode.window.showInformationMessage('RE-Bench: there are no end questions to answer, or they are answered.');
         return done;
       }),
@@ -231,11 +262,18 @@ export class ParticipantActions {
     return reporting(this.deps.log, action.command, action.run, show)(...args);
   }
 
-  /** Registers each action's command. */
+  /**
+   * Registers each action's command. Run by the participant (the palette, a key, a menu: no arguments), a
+   * failure has been shown by then, and the command settles: a rejection would make VS Code report it again,
+   * in a "Command … resulted in an error" dialog. A caller that passes arguments gets the rejection.
+   */
   registerCommands(): void {
     for (const id of Object.keys(this.table) as ActionId[]) {
       this.deps.context.subscriptions.push(
-        vscode.commands.registerCommand(this.table[id].command, (...args: unknown[]) => this.invoke(id, 'command', ...args)),
+        vscode.commands.registerCommand(this.table[id].command, (...args: unknown[]) => {
+          const running = this.invoke(id, 'command', ...args);
+          return args.length === 0 ? running.catch(() => undefined) : running;
+        }),
       );
     }
   }

@@ -7,9 +7,11 @@ export const Commands = {
   connect: 'rebench.connect',
   tryDemo: 'rebench.tryDemo',
   importProfile: 'rebench.importProfile',
+  removeProfile: 'rebench.removeProfile',
   startSession: 'rebench.startSession',
   showInstructions: 'rebench.showInstructions',
   scoreNow: 'rebench.scoreNow',
+  submitAnswer: 'rebench.submitAnswer',
   showHistory: 'rebench.showHistory',
   pause: 'rebench.pause',
   resume: 'rebench.resume',
@@ -53,4 +55,6 @@ export const StateKeys = {
   profiles: 'rebench.profiles',
   /** Where Try the Demo opens the solution folder: "here" (a workspace folder) or "new" (a new window). */
   demoFolderWhere: 'rebench.demoFolderWhere',
+  /** The instructions last shown in this workspace, so their tab comes back after a window reload. */
+  instructions: 'rebench.instructions',
 } as const;

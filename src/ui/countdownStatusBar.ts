@@ -2,8 +2,7 @@
 import * as vscode from 'vscode';
 import { dueReminders, formatDuration } from '../core/clock';
 import { formatScore, normalise } from '../core/scores';
-import { countdownUrgency, secondsLeftNow } from '../core/timeLeft';
-import { timeGivenNotice } from '../core/viewModel';
+import { countdownUrgency, secondsLeftNow, timeGivenNotice } from '../core/timeLeft';
 import type { Snapshot } from '../core/webviewProtocol';
 import { Commands } from './constants';
 
@@ -15,6 +14,8 @@ export class CountdownStatusBar implements vscode.Disposable {
   private timeUpShown = false;
   private deadlineKey: string | null = null;
   private grantsSeen: number | undefined;
+  /** The notices of time given back shown so far, in order (for the extension's tests). */
+  readonly timeGivenShown: string[] = [];
 
   constructor(
     /** Minutes before the deadline at which a notification reminds the participant (a setting). */
@@ -39,7 +40,10 @@ export class CountdownStatusBar implements vscode.Disposable {
     const grants = session.timeGiven?.grants ?? 0;
     if (this.grantsSeen !== undefined && grants > this.grantsSeen) {
       const notice = timeGivenNotice(session);
-      if (notice) void vscode.window.showInformationMessage(`RE-Bench: ${notice}`);
+      if (notice) {
+        this.timeGivenShown.push(notice);
+        void vscode.window.showInformationMessage(`RE-Bench: ${notice}`);
+      }
     }
     this.grantsSeen = grants;
     // A new deadline (a new session, or one moved by a pause) re-arms the reminders.
@@ -55,6 +59,16 @@ export class CountdownStatusBar implements vscode.Disposable {
     else this.stopTimer();
     this.render();
     this.item.show();
+  }
+
+  /** The tooltip's Markdown, or undefined while the item is hidden (for the extension's tests). */
+  get tooltipMarkdown(): string | undefined {
+    return this.snapshot?.session && this.item.tooltip instanceof vscode.MarkdownString ? this.item.tooltip.value : undefined;
+  }
+
+  /** The item's text, or undefined while it is hidden. */
+  get text(): string | undefined {
+    return this.snapshot?.session ? this.item.text : undefined;
   }
 
   /** Seconds left as every view shows them now (src/core/viewModel.ts). */
@@ -88,6 +102,13 @@ export class CountdownStatusBar implements vscode.Disposable {
       default:
         text = left !== null && left <= 0 ? `$(watch) time is up` : `$(watch) ${formatDuration(left ?? 0)} left`;
         spoken = left !== null && left <= 0 ? 'Time is up' : `${spokenDuration(left ?? 0)} left`;
+    }
+    // Not connected at all (a session left running elsewhere): the countdown is the VM's deadline as last
+    // known, and says so; reconnecting shows only the icon (the link comes back by itself).
+    const offline = snapshot.connection.kind === 'disconnected' || snapshot.connection.kind === 'failed' || snapshot.connection.kind === 'connecting';
+    if (offline && session.state !== 'ended') {
+      text += ' · not connected';
+      spoken += ', not connected to the VM';
     }
     if (snapshot.connection.kind !== 'connected') text += ' $(debug-disconnect)';
     this.item.text = text;
@@ -133,7 +154,9 @@ export class CountdownStatusBar implements vscode.Disposable {
       md.appendMarkdown(`Time given back: ${escapeMd(String(Math.round((session.timeGiven.totalS / 60) * 10) / 10))} min in all. ${escapeMd(notice)}\n\n`);
     }
     const counted = snapshot.entries.find((e) => e.index === snapshot.countedIndex);
-    if (env && counted && counted.score !== null) {
+    if (env?.visible === 'none') {
+      md.appendMarkdown('Scores are hidden from you in this study\n\n');
+    } else if (env && counted && counted.score !== null) {
       const yn = normalise(counted.score, env.startingScore, env.referenceScore);
       md.appendMarkdown(
         `${env.aggregation === 'best' ? 'Best' : 'Last'} score: ${formatScore(counted.score)} (normalised ${formatScore(yn)}), ${env.direction} is better\n\n`,

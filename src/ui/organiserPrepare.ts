@@ -27,6 +27,10 @@ export interface PrepareVmArgs {
   secretsFile?: string | null;
   /** Where the family is copied on the VM (default /root, as METR's image). */
   metrFamilyRoot?: string;
+  /** End-scoring families: the score of a trivial answer, and the regular expression an answer must match ('' for none). */
+  startingScore?: number;
+  answerPattern?: string;
+  answerFormat?: string;
   profilePath?: string;
   scoringUser?: string;
   hostKeyFingerprint?: string;
@@ -51,6 +55,17 @@ async function ask(prompt: string, value: string, validate: (v: string) => strin
     validateInput: (v) => validate(v.trim()),
   });
   return answer?.trim();
+}
+
+/** Whether a family scores one submitted answer at the end: its <family>.py defines score and no intermediate_score
+ * (read, never run, here; the VM's describe call decides, and prepare asks again for what is missing). */
+function scoresAtTheEnd(familyDir: string): boolean {
+  try {
+    const text = fs.readFileSync(path.join(familyDir, `${path.basename(path.resolve(familyDir))}.py`), 'utf8');
+    return /\bdef\s+score\s*\(/.test(text) && !/\bdef\s+intermediate_score\s*\(/.test(text);
+  } catch {
+    return false;
+  }
 }
 
 async function askAll(given: PrepareVmArgs, extensionPath: string): Promise<PrepareVmArgs | undefined> {
@@ -81,8 +96,33 @@ async function askAll(given: PrepareVmArgs, extensionPath: string): Promise<Prep
       a.task = await ask('The task of the family to run (a name from its get_tasks())', 'main', (v) => (v ? undefined : 'a task name'));
       if (!a.task) return undefined;
     }
+    const end = scoresAtTheEnd(a.metrFamilyDir);
+    if (end && a.startingScore === undefined) {
+      const start = await ask('The family scores one submitted answer at the end: the score a trivial answer gets (the starting score)', '0', (v) =>
+        v !== '' && Number.isFinite(Number(v)) ? undefined : 'a number, e.g. 0',
+      );
+      if (start === undefined) return undefined;
+      a.startingScore = Number(start);
+    }
+    if (end && a.answerPattern === undefined) {
+      const pattern = await ask(
+        'A regular expression every answer must match, checked before it is sent (leave empty for none)',
+        '',
+        (v) => {
+          try {
+            new RegExp(v, 'u');
+            return undefined;
+          } catch (e) {
+            return `not a regular expression: ${(e as Error).message}`;
+          }
+        },
+        'e.g. [0-9]+',
+      );
+      if (pattern === undefined) return undefined;
+      a.answerPattern = pattern;
+    }
     if (a.referenceScore === undefined) {
-      const ref = await ask("The reference solution's score (the starting score is measured on the VM)", '', (v) =>
+      const ref = await ask(`The reference solution's score${end ? '' : ' (the starting score is measured on the VM)'}`, '', (v) =>
         v !== '' && Number.isFinite(Number(v)) ? undefined : 'a number, e.g. -1.2',
       );
       if (ref === undefined) return undefined;
@@ -218,6 +258,9 @@ export async function prepareVmCommand(
                 familyDir: a.metrFamilyDir,
                 task: a.task as string,
                 referenceScore: a.referenceScore,
+                ...(a.startingScore !== undefined ? { startingScore: a.startingScore } : {}),
+                ...(a.answerPattern ? { answerPattern: a.answerPattern } : {}),
+                ...(a.answerFormat ? { answerFormat: a.answerFormat } : {}),
                 secretsFile: a.secretsFile ?? undefined,
                 familyRoot: a.metrFamilyRoot,
               }

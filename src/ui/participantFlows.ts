@@ -4,10 +4,11 @@
 import * as vscode from 'vscode';
 import { formatDuration } from '../core/clock';
 import { SessionError } from '../core/errors';
-import { awayOffer, checkGiveUp, checkNote, type AnswerValue, type EndQuestion } from '../core/participant';
+import { awayOffer, checkAnswers, checkGiveUp, checkNote, type AnswerValue, type EndQuestion } from '../core/participant';
+import { EndQuestionsPanel } from './endQuestionsPanel';
 import { describeLeftOut, restoreConfirmation, type SnapshotChanges } from '../core/participantProtocol';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { formatScore } from '../core/scores';
+import { entryScoreText, formatScore } from '../core/scores';
 import type { Session } from '../core/session';
 import { StateKeys } from './constants';
 import type { ExtensionLog } from './extensionLog';
@@ -106,56 +107,36 @@ export async function giveUp(
 }
 
 /**
- * The end questions, one after the other in the editor's quick input; every question can be skipped and the
- * whole form too. Returns what was recorded, or undefined when there are no questions or they were answered.
+ * The end questions. Given answers (or "skipped") are recorded at once; otherwise the form opens in the editor
+ * and this returns "form" without waiting for it: every question can be left empty, the whole form skipped,
+ * and nothing waits on it. Returns undefined when there are no questions or they were answered.
  */
 export async function answerEndQuestions(
   session: Session,
   log: ExtensionLog,
   fromProfile: StudySettings | undefined,
+  extensionUri: vscode.Uri,
   given?: Record<string, AnswerValue> | 'skipped',
-): Promise<'answered' | 'skipped' | undefined> {
+): Promise<'answered' | 'skipped' | 'form' | undefined> {
   const questions = settingsOf(session, fromProfile).end_questions;
   if (!questions?.length || session.status?.participant?.answered) return undefined;
   const fromVm = !!session.status?.participant?.end_questions;
-  let answers: Record<string, AnswerValue> | 'skipped';
-  if (given !== undefined) answers = given;
-  else {
-    const go = 'Answer';
-    const skip = 'Skip';
-    const start = await vscode.window.showInformationMessage(
-      `RE-Bench: the organiser asks ${questions.length} short question${questions.length === 1 ? '' : 's'} about your session.`,
-      { modal: false, detail: 'Each can be skipped. Your answers go to the VM and to the organiser.' },
-      go,
-      skip,
-    );
-    if (start !== go) answers = 'skipped';
-    else {
-      answers = {};
-      for (const [i, q] of questions.entries()) {
-        const title = `RE-Bench: question ${i + 1} of ${questions.length}`;
-        if (q.type === 'text') {
-          const v = await vscode.window.showInputBox({ title, prompt: `${q.text} (Escape skips it)`, ignoreFocusOut: true });
-          answers[q.id] = v === undefined || v.trim() === '' ? null : v;
-        } else {
-          const items =
-            q.type === 'choice'
-              ? q.choices.map((c) => ({ label: c, value: c as AnswerValue }))
-              : [1, 2, 3, 4, 5].map((n) => ({
-                  label: String(n),
-                  description: n === 1 ? q.labels?.[0] : n === 5 ? q.labels?.[1] : undefined,
-                  value: n as AnswerValue,
-                }));
-          const picked = await vscode.window.showQuickPick(items, { title, placeHolder: `${q.text} (Escape skips it)`, ignoreFocusOut: true });
-          answers[q.id] = picked?.value ?? null;
-        }
-      }
+  const send = async (answers: Record<string, AnswerValue> | 'skipped'): Promise<void> => {
+    if (answers !== 'skipped') {
+      // The runner checks them too; checked here first, the form can say what is wrong before anything is sent.
+      const checked = checkAnswers(questions, answers);
+      if (!checked.ok) throw new SessionError(checked.error, 'answers');
     }
+    await session.client.answer(answers, fromVm ? undefined : questions);
+    await session.refresh();
+    log.info(answers === 'skipped' ? 'The end questions were skipped.' : 'The end questions were answered.');
+  };
+  if (given !== undefined) {
+    await send(given);
+    return given === 'skipped' ? 'skipped' : 'answered';
   }
-  await session.client.answer(answers, fromVm ? undefined : questions);
-  await session.refresh();
-  log.info(answers === 'skipped' ? 'The end questions were skipped.' : 'The end questions were answered.');
-  return answers === 'skipped' ? 'skipped' : 'answered';
+  EndQuestionsPanel.show(extensionUri, questions, { send, log });
+  return 'form';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +156,7 @@ function entryAt(session: Session, index: number): ScoreLogEntry {
 }
 
 export function runLabel(entry: ScoreLogEntry): string {
-  return `run ${entry.index + 1} (${formatScore(entry.score)} at ${formatDuration(entry.elapsed_s)})`;
+  return `run ${entry.index + 1} (${entryScoreText(entry)} at ${formatDuration(entry.elapsed_s)})`;
 }
 
 /** Serves kept files to diff editors: rebench-snapshot:/<path>?<snapshot id>. */

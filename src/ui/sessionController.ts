@@ -3,8 +3,9 @@ import * as vscode from 'vscode';
 import { formatDuration } from '../core/clock';
 import { SessionError, errorMessage } from '../core/errors';
 import { DEADLINE_RULE, preflightPasses, runPreflight, type PreflightCheck } from '../core/preflight';
+import { checkAnswer } from '../core/manifest';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { formatScore, normalise } from '../core/scores';
+import { entryScoreText, formatScore, normalise, scoredButHidden, visibilityNote } from '../core/scores';
 import { Session } from '../core/session';
 import { RunnerClient } from '../core/runnerClient';
 import { buildViewModel } from '../core/viewModel';
@@ -21,15 +22,31 @@ export interface SessionViews {
   appendJobOutput(jobId: string, text: string): void;
 }
 
+/** Whether two choices open the same connection (the same profile or host, user, environment and host key). */
+function sameConnection(a: ConnectionChoice, b: ConnectionChoice): boolean {
+  if (a.kind !== b.kind || a.environmentId !== b.environmentId || describeChoice(a) !== describeChoice(b)) return false;
+  return a.kind === 'local' || (b.kind === 'ssh' && a.name === b.name && a.fingerprint === b.fingerprint);
+}
+
+/** A choice as the participant knows it: the profile's name with its address, or this machine. */
+function titleOf(choice: ConnectionChoice): string {
+  if (choice.kind === 'local') return 'this machine';
+  const where = describeChoice(choice);
+  return choice.name === where || choice.name === choice.alias ? where : `"${choice.name}" (${where})`;
+}
+
 export class SessionController implements vscode.Disposable {
   private session: Session | undefined;
   private choice: ConnectionChoice | undefined;
   private readonly views: SessionViews[] = [];
-  private readonly statusBar: CountdownStatusBar;
+  /** The countdown in the status bar (its notices and tooltip are read by the extension's tests). */
+  readonly statusBar: CountdownStatusBar;
   private refreshTimer: NodeJS.Timeout | undefined;
   private sessionSubscriptions: { dispose(): void }[] = [];
   private connecting: Promise<void> | undefined;
   private hostKeyNote = '';
+  /** The last snapshot of a session left running when its connection was closed to connect elsewhere. */
+  private leftRunning: Snapshot | undefined;
   /** The checks shown before the last start, for the log and the extension's tests. */
   lastPreflight: PreflightCheck[] = [];
   private readonly disposables: vscode.Disposable[] = [];
@@ -67,12 +84,18 @@ export class SessionController implements vscode.Disposable {
     return this.session;
   }
 
+  /** What the status bar shows now (for the extension's tests). */
+  statusBarText(): string | undefined {
+    return this.statusBar.text;
+  }
+
   /** The snapshot every view shows now: built by the view model, with the countdown thresholds of the settings. */
   snapshot(): Snapshot {
     return buildViewModel({
       session: this.session,
       connecting: this.connecting !== undefined,
       target: this.choice ? describeChoice(this.choice) : null,
+      leftRunning: this.leftRunning,
       countdown: {
         warningS: setting(Settings.warningMinutes, 30) * 60,
         criticalS: setting(Settings.criticalMinutes, 5) * 60,
@@ -90,6 +113,7 @@ export class SessionController implements vscode.Disposable {
     void vscode.commands.executeCommand('setContext', 'rebench.connected', this.session !== undefined);
     void vscode.commands.executeCommand('setContext', 'rebench.canPause', !!snapshot.environment?.pausesAllowed && state === 'running');
     void vscode.commands.executeCommand('setContext', 'rebench.canResume', !!snapshot.environment?.pausesAllowed && state === 'paused');
+    void vscode.commands.executeCommand('setContext', 'rebench.canSubmit', !!snapshot.environment?.submit && state === 'running');
   }
 
   /** Connects to a target and opens its session; replaces any current connection. */
@@ -102,7 +126,37 @@ export class SessionController implements vscode.Disposable {
     return this.connecting;
   }
 
+  /**
+   * Before a connection elsewhere closes the one to a running session: says so, and what happens to that
+   * session, and asks. True when there is nothing to ask or the participant goes on.
+   */
+  async confirmSwitch(choice: ConnectionChoice): Promise<boolean> {
+    const session = this.session;
+    const state = session?.status?.state;
+    if (!session || !this.choice || (state !== 'running' && state !== 'paused')) return true;
+    if (sameConnection(this.choice, choice)) return true;
+    const here = titleOf(this.choice);
+    const there = titleOf(choice);
+    const left = session.secondsLeft(Date.now());
+    const go = `Connect to ${choice.kind === 'local' ? 'This Machine' : choice.name}`;
+    const answer = await vscode.window.showWarningMessage(
+      `A session is ${state === 'paused' ? 'paused' : 'running'} on ${here}${left === null ? '' : ` (${formatDuration(left)} left)`}.`,
+      {
+        modal: true,
+        detail:
+          `Connecting to ${there} closes the connection to ${here}. The session there goes on: its clock runs on the VM ` +
+          `and does not stop while you are away. A scoring job that is running finishes on the VM and is kept. ` +
+          `The countdown stays in the status bar, and you can connect back to ${here} at any time.`,
+      },
+      go,
+    );
+    return answer === go;
+  }
+
   private async doConnect(choice: ConnectionChoice): Promise<void> {
+    // The session being left keeps its countdown on screen while there is no other: its clock runs on.
+    const state = this.session?.status?.state;
+    if (this.session && (state === 'running' || state === 'paused')) this.leftRunning = this.snapshot();
     await this.disconnect(false);
     this.choice = choice;
     this.publish();
@@ -126,6 +180,7 @@ export class SessionController implements vscode.Disposable {
       throw e;
     }
     this.session = session;
+    this.leftRunning = undefined;
     this.sessionSubscriptions = [
       session.on('onChange', () => this.publish()),
       session.on('onJobOutput', (jobId, text) => {
@@ -159,6 +214,7 @@ export class SessionController implements vscode.Disposable {
     this.session = undefined;
     if (forget) {
       this.choice = undefined;
+      this.leftRunning = undefined;
       await this.context.globalState.update(StateKeys.lastConnection, undefined);
     }
     this.publish();
@@ -224,6 +280,7 @@ export class SessionController implements vscode.Disposable {
       `You will have ${formatDuration(env.time_limit_s)} from the moment you start. The clock runs on the VM: closing VS Code does not stop it.`,
       env.pauses_allowed ? 'Pauses are allowed in this study.' : 'Pauses are not allowed in this study.',
       `${env.aggregation === 'best' ? 'Your best score counts' : 'Your last score counts'} (${env.direction} is better).`,
+      ...[visibilityNote(env.visible)].filter((n): n is string => n !== null),
       DEADLINE_RULE,
     ];
     if (!preflightPasses(checks)) {
@@ -258,7 +315,9 @@ export class SessionController implements vscode.Disposable {
 
   async scoreNow(): Promise<ScoreLogEntry | undefined> {
     const session = this.requireSession();
-    const reason = session.scoreDisabledReason();
+    const reason = session.status?.environment.submit
+      ? 'This environment scores one answer that you submit at the end: use Submit Answer… when you are done.'
+      : session.scoreDisabledReason();
     if (reason) {
       void vscode.window.showWarningMessage(`RE-Bench: ${reason}`);
       return undefined;
@@ -270,9 +329,13 @@ export class SessionController implements vscode.Disposable {
 
   private announceEntry(entry: ScoreLogEntry): void {
     const env = this.session?.status?.environment;
-    this.log.info(`Score log entry ${entry.index}: ${formatScore(entry.score)} (${entry.message.slice(0, 200)})`);
+    this.log.info(`Score log entry ${entry.index}: ${entryScoreText(entry)} (${entry.message.slice(0, 200)})`);
     if (!env) return;
-    if (entry.score === null) {
+    if (entry.manual) {
+      void vscode.window.showInformationMessage('RE-Bench: your answer was submitted. It is scored by a person later.');
+    } else if (scoredButHidden(entry)) {
+      void vscode.window.showInformationMessage(`RE-Bench: scoring run ${entry.index + 1} scored. The score is hidden from you; the organiser sees it.`);
+    } else if (entry.score === null) {
       void vscode.window.showWarningMessage(`RE-Bench: scoring run ${entry.index + 1} gave no score: ${entry.message.slice(0, 300)}`);
     } else {
       const yn = normalise(entry.score, env.starting_score, env.reference_score);
@@ -293,13 +356,56 @@ export class SessionController implements vscode.Disposable {
     await this.requireSession().resume();
   }
 
+  /**
+   * Submit Answer… (end scoring): an input box showing the answer's form (checked against the organiser's
+   * pattern as it is typed), a confirmation that says the session ends, then the answer is scored once as
+   * the session's final entry. Returns the entry, or undefined when the participant stopped.
+   */
+  async submitAnswer(given?: { answer: string; confirmed?: boolean }): Promise<ScoreLogEntry | undefined> {
+    const session = this.requireSession();
+    const submit = session.status?.environment.submit;
+    if (!submit) throw new SessionError('This environment scores your work while you work (Score now): there is no answer to submit.', 'not-end-scoring');
+    const reason = session.scoreDisabledReason();
+    if (reason) throw new SessionError(reason.replace('to score', 'to submit'), 'score-disabled');
+    const answer =
+      given?.answer ??
+      (await vscode.window.showInputBox({
+        title: 'RE-Bench: Submit Answer',
+        prompt: `Answer format: ${submit.format}`,
+        placeHolder: submit.format,
+        ignoreFocusOut: true,
+        validateInput: (v) => (v === '' ? null : checkAnswer(v, submit)),
+      }));
+    if (answer === undefined || answer === '') return undefined;
+    const problem = checkAnswer(answer, submit);
+    if (problem) throw new SessionError(problem, 'answer-form');
+    if (!given?.confirmed) {
+      const go = 'Submit and End Session';
+      const shown = answer.length > 200 ? `${answer.slice(0, 200)}…` : answer;
+      const picked = await vscode.window.showWarningMessage(
+        'Submit this answer and end your session?',
+        {
+          modal: true,
+          detail: `Your answer: ${shown}\n\nIt is scored once and that score counts. The session ends now: the clock stops, and nothing more can be submitted or scored. This cannot be undone.`,
+        },
+        go,
+      );
+      if (picked !== go) return undefined;
+    }
+    this.log.info(`Submit answer: ${answer.length} characters; the session ends.`);
+    const entry = await session.submit(answer);
+    this.log.info(`The answer was scored: ${entry.manual ? 'scored by a person later' : formatScore(entry.score)}; the session ended.`);
+    return entry;
+  }
+
   async endSession(options: { confirmed?: boolean } = {}): Promise<boolean> {
     const session = this.requireSession();
     const env = session.status?.environment;
     if (!options.confirmed) {
       const end = 'End Session';
-      const what =
-        env?.aggregation === 'last'
+      const what = env?.submit
+        ? 'No answer is submitted: ending now leaves the session without a score (use Submit Answer… to end with your answer).'
+        : env?.aggregation === 'last'
           ? 'A final scoring run is made first, and its score is the one that counts.'
           : 'Your best score so far is the one that counts.';
       const answer = await vscode.window.showWarningMessage(

@@ -10,7 +10,7 @@ import type { SessionProfile } from '../core/profile';
 import type { SshHop } from '../core/ssh/connection';
 import { loadSshConfig } from '../core/ssh/sshConfigFiles';
 import { profileKeys } from '../core/ssh/profileKeys';
-import { listHosts, resolveHost } from '../core/ssh/sshConfig';
+import { configFileLabel, listHostSources, resolveHost } from '../core/ssh/sshConfig';
 import type { Target } from '../core/target';
 import { Settings, StateKeys } from './constants';
 import type { ExtensionLog } from './extensionLog';
@@ -235,6 +235,89 @@ export async function openTarget(
 interface ChoiceItem extends vscode.QuickPickItem {
   choice?: ConnectionChoice;
   action?: 'import';
+  /** The imported profile this item connects with: its button removes it. */
+  profile?: string;
+}
+
+const REMOVE_PROFILE_BUTTON: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: 'Remove this session profile…' };
+
+/** The session profiles imported so far. */
+export function importedProfiles(context: vscode.ExtensionContext): SessionProfile[] {
+  return context.globalState.get<SessionProfile[]>(StateKeys.profiles, []);
+}
+
+/**
+ * Removes an imported session profile from the picker, after a confirmation that says what it does not
+ * touch. True when it was removed.
+ */
+export async function removeProfile(
+  context: vscode.ExtensionContext,
+  log: ExtensionLog,
+  name: string,
+  options: { confirmed?: boolean } = {},
+): Promise<boolean> {
+  const profiles = importedProfiles(context);
+  const profile = profiles.find((p) => p.name === name);
+  if (!profile) throw new Error(`There is no imported session profile "${name}".`);
+  if (!options.confirmed) {
+    const remove = 'Remove';
+    const answer = await vscode.window.showWarningMessage(
+      `Remove the session profile "${profile.name}"?`,
+      {
+        modal: true,
+        detail:
+          `It is no longer offered when you connect (${profile.user}@${profile.host}:${profile.port}, environment ${profile.environment}). ` +
+          'Nothing on the VM changes: a session there, its score log and your solution stay as they are. ' +
+          'To connect to it again, import the profile file from your organiser again.',
+      },
+      remove,
+    );
+    if (answer !== remove) return false;
+  }
+  await context.globalState.update(
+    StateKeys.profiles,
+    profiles.filter((p) => p.name !== name),
+  );
+  log.info(`Removed the session profile "${name}" (${profile.user}@${profile.host}:${profile.port}).`);
+  return true;
+}
+
+/** Asks which imported profile to remove, then removes it after the confirmation. */
+export async function pickProfileToRemove(context: vscode.ExtensionContext, log: ExtensionLog): Promise<boolean> {
+  const profiles = importedProfiles(context);
+  if (profiles.length === 0) {
+    void vscode.window.showInformationMessage('RE-Bench: there is no imported session profile to remove.');
+    return false;
+  }
+  const picked = await vscode.window.showQuickPick(
+    profiles.map((p) => ({ label: p.name, description: `${p.user}@${p.host}:${p.port}`, detail: `environment ${p.environment}` })),
+    { title: 'RE-Bench: remove which session profile?' },
+  );
+  return picked ? removeProfile(context, log, picked.label) : false;
+}
+
+/** Shows the picker; an item's remove button answers with the profile to remove instead of a choice. */
+function showChoices(items: ChoiceItem[]): Promise<{ picked?: ChoiceItem; remove?: string }> {
+  return new Promise((resolve) => {
+    const qp = vscode.window.createQuickPick<ChoiceItem>();
+    qp.title = 'RE-Bench: connect to';
+    qp.placeholder = 'Pick your VM, or this machine to try the demo';
+    qp.items = items;
+    let answer: { picked?: ChoiceItem; remove?: string } = {};
+    qp.onDidAccept(() => {
+      answer = { picked: qp.selectedItems[0] };
+      qp.hide();
+    });
+    qp.onDidTriggerItemButton((e) => {
+      answer = { remove: e.item.profile };
+      qp.hide();
+    });
+    qp.onDidHide(() => {
+      qp.dispose();
+      resolve(answer);
+    });
+    qp.show();
+  });
 }
 
 /** The host picker: imported profiles, hosts from the OpenSSH config, and this machine. */
@@ -244,8 +327,21 @@ export async function pickConnection(
   log: ExtensionLog,
   importProfile: () => Promise<SessionProfile | undefined>,
 ): Promise<ConnectionChoice | undefined> {
+  for (;;) {
+    const { picked, remove } = await showChoices(connectionItems(context, environments, log));
+    if (remove !== undefined) {
+      // Removed or not, the picker comes back: the participant was choosing where to connect.
+      await removeProfile(context, log, remove);
+      continue;
+    }
+    if (!picked) return undefined;
+    return chosen(picked, environments, importProfile);
+  }
+}
+
+function connectionItems(context: vscode.ExtensionContext, environments: EnvironmentCatalog, log: ExtensionLog): ChoiceItem[] {
   const items: ChoiceItem[] = [];
-  const profiles = context.globalState.get<SessionProfile[]>(StateKeys.profiles, []);
+  const profiles = importedProfiles(context);
   if (profiles.length) items.push({ label: 'Session profiles', kind: vscode.QuickPickItemKind.Separator });
   for (const p of profiles) {
     items.push({
@@ -253,17 +349,20 @@ export async function pickConnection(
       description: `${p.user}@${p.host}:${p.port}`,
       detail: `environment ${p.environment}`,
       choice: profileChoice(p),
+      profile: p.name,
+      buttons: [REMOVE_PROFILE_BUTTON],
     });
   }
   const configFile = setting<string>(Settings.sshConfigFile, '').trim();
   try {
     const config = loadSshConfig(configFile ? expandHome(configFile) : undefined, os.homedir());
-    const hosts = listHosts(config);
+    const hosts = listHostSources(config);
     if (hosts.length) items.push({ label: 'OpenSSH config', kind: vscode.QuickPickItemKind.Separator });
-    for (const alias of hosts) {
+    for (const { alias, file } of hosts) {
       items.push({
         label: `$(remote) ${alias}`,
-        description: `from ${configFile || '~/.ssh/config'}`,
+        // The file that defines the host: the configured one, or a file it includes.
+        description: `from ${configFileLabel(file, os.homedir())}`,
         choice: { kind: 'ssh', name: alias, alias, host: alias, port: 22, user: os.userInfo().username, environmentId: '', protectedMode: false },
       });
     }
@@ -277,9 +376,14 @@ export async function pickConnection(
     choice: { kind: 'local', environmentId: environments.defaultEnvironmentId() },
   });
   items.push({ label: '$(file-add) Import a session profile…', action: 'import' });
+  return items;
+}
 
-  const picked = await vscode.window.showQuickPick(items, { title: 'RE-Bench: connect to', placeHolder: 'Pick your VM, or this machine to try the demo' });
-  if (!picked) return undefined;
+async function chosen(
+  picked: ChoiceItem,
+  environments: EnvironmentCatalog,
+  importProfile: () => Promise<SessionProfile | undefined>,
+): Promise<ConnectionChoice | undefined> {
   if (picked.action === 'import') {
     const profile = await importProfile();
     return profile ? profileChoice(profile) : undefined;

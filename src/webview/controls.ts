@@ -3,6 +3,7 @@
 // so focus, scroll position and open details survive the snapshots that arrive every few seconds.
 import { formatShortDuration } from '../core/chart';
 import { JOB_OUTPUT_VIEW_LIMIT, type Snapshot, type ViewAction } from '../core/webviewProtocol';
+import { timeGivenNotice, timeGivenTotal } from '../core/timeLeft';
 import { timerText } from './countdown';
 import { h, replaceChildren } from './dom';
 import { JobOutputView } from './outputBuffer';
@@ -199,7 +200,11 @@ export class EnvironmentSection implements Section {
         h('span', { class: 'rule' }, env.direction === 'lower' ? 'Lower is better' : 'Higher is better'),
         h('span', { class: 'visually-hidden' }, '. '),
         h('span', { class: 'sep', 'aria-hidden': 'true' }, ' · '),
-        h('span', { class: 'rule' }, env.aggregation === 'best' ? 'Your best score counts' : 'Your last score counts'),
+        h(
+          'span',
+          { class: 'rule' },
+          env.submit ? 'Your submitted answer is scored once' : env.aggregation === 'best' ? 'Your best score counts' : 'Your last score counts',
+        ),
       ),
       mode === 'unprotected' && h('p', { class: 'muted small' }, 'Unprotected mode: the runner and the score log belong to your own account.'),
     );
@@ -213,6 +218,8 @@ export class TimerSection implements Section {
   private readonly label = h('div', { class: 'timer-label', id: uniqueId('timer-label') });
   private readonly value: HTMLElement;
   private readonly detail = h('div', { class: 'timer-detail muted' });
+  /** Time the organiser gave back: who, how much, why and the new deadline; read out when it changes. */
+  private readonly timeGiven = h('div', { class: 'time-given', role: 'status' });
   private readonly start: ActionButton;
   private readonly resume: ActionButton;
   private readonly error = new ErrorSlot();
@@ -225,7 +232,16 @@ export class TimerSection implements Section {
     this.start = new ActionButton('start', 'Start session', request, 'primary');
     this.resume = new ActionButton('resume', 'Resume session', request, 'primary');
     this.buttonRow = h('div', { class: 'button-row' }, this.start.el, this.resume.el);
-    this.root = h('section', { class: 'timer', 'aria-label': 'Time' }, this.label, this.value, this.detail, withButtons ? this.buttonRow : null, this.error.el);
+    this.root = h(
+      'section',
+      { class: 'timer', 'aria-label': 'Time' },
+      this.label,
+      this.value,
+      this.detail,
+      this.timeGiven,
+      withButtons ? this.buttonRow : null,
+      this.error.el,
+    );
   }
 
   update(ctx: ViewContext): void {
@@ -233,6 +249,9 @@ export class TimerSection implements Section {
     show(this.root, !!session);
     if (!session) return;
     this.tick(ctx);
+    const given = [timeGivenNotice(session), timeGivenTotal(session)].filter(Boolean).join(' ');
+    setText(this.timeGiven, given);
+    show(this.timeGiven, given !== '');
     const notStarted = session.state === 'not_started';
     const paused = session.state === 'paused';
     const offline = ctx.snap.connection.kind !== 'connected';
@@ -265,13 +284,20 @@ export class ScoreSection implements Section {
   private readonly exportButton: ActionButton | null;
   private jobSeenInFlight = false;
 
+  private readonly submitButton: ActionButton;
+  private readonly format = h('div', { class: 'answer-format muted', id: uniqueId('answer-format') });
+
   constructor(request: Request, withExport: boolean) {
     this.button = new ActionButton('score', 'Score now', request, 'primary');
+    // End scoring: one answer, submitted once, in place of Score now.
+    this.submitButton = new ActionButton('submitAnswer', 'Submit answer…', request, 'primary');
+    this.submitButton.el.title = 'Submit your answer: it is scored once and the session ends';
     this.exportButton = withExport ? new ActionButton('exportLog', 'Export log', request, 'secondary') : null;
     this.root = h(
       'section',
       { class: 'score-now', 'aria-label': 'Score now' },
-      h('div', { class: 'button-row' }, this.button.el, this.exportButton?.el),
+      h('div', { class: 'button-row' }, this.button.el, this.submitButton.el, this.exportButton?.el),
+      this.format,
       this.reason,
       this.deadline,
       this.error.el,
@@ -286,7 +312,9 @@ export class ScoreSection implements Section {
     show(this.root, running || (!!snap.session && this.exportButton !== null));
     // A request in flight reads "Starting…" until the job appears; then the host's reason takes over
     // (the host may answer the request only when the job has finished).
-    const inFlight = ctx.pending.has('score');
+    const submit = snap.environment?.submit ?? null;
+    this.root.setAttribute('aria-label', submit ? 'Submit answer' : 'Score now');
+    const inFlight = ctx.pending.has(submit ? 'submitAnswer' : 'score');
     if (!inFlight) this.jobSeenInFlight = false;
     else if (snap.job) this.jobSeenInFlight = true;
     const starting = inFlight && !snap.job && !this.jobSeenInFlight;
@@ -296,14 +324,23 @@ export class ScoreSection implements Section {
     setText(this.deadline, snap.deadlineWarning ?? '');
     show(this.deadline, running && !reason && !!snap.deadlineWarning);
     this.button.set({
-      visible: running,
+      visible: running && !submit,
       disabled: reason !== null,
       busyLabel: starting ? 'Starting…' : null,
       describedBy: reason ? this.reason.id : null,
     });
+    this.submitButton.set({
+      visible: running && !!submit,
+      disabled: reason !== null || inFlight,
+      // While the answer box and the confirmation are open nothing is sent yet; once the job runs, it is scoring.
+      busyLabel: inFlight && snap.job ? 'Scoring the answer…' : null,
+      describedBy: reason ? this.reason.id : submit ? this.format.id : null,
+    });
+    setText(this.format, submit ? `Answer format: ${submit.format}. Submitting ends the session.` : '');
+    show(this.format, running && !!submit);
     this.exportButton?.apply(ctx, snap.entries.length > 0);
     const exportError = this.exportButton ? ctx.errors.get('exportLog') : undefined;
-    this.error.set(ctx.errors.get('score') ?? (exportError ? `Export log: ${exportError}` : null));
+    this.error.set(ctx.errors.get('score') ?? ctx.errors.get('submitAnswer') ?? (exportError ? `Export log: ${exportError}` : null));
   }
 }
 
@@ -425,18 +462,21 @@ export class ActionsSection implements Section {
   }
 
   update(ctx: ViewContext): void {
-    const { environment: env, session, entries } = ctx.snap;
+    const { environment: env, session, entries, connection } = ctx.snap;
     const state = session?.state;
+    // A session left running on a VM this window is not connected to is shown with its countdown; what
+    // needs the VM waits until it is connected again.
+    const reachable = connection.kind === 'connected' || connection.kind === 'reconnecting';
     const visible: Record<string, boolean> = {
-      showInstructions: !!env,
+      showInstructions: !!env && reachable,
       showHistory: !!env,
-      pause: !!env?.pausesAllowed && state === 'running',
-      end: state === 'running' || state === 'paused',
-      exportLog: !!session && entries.length > 0,
-      openSolution: !!session,
+      pause: !!env?.pausesAllowed && state === 'running' && reachable,
+      end: (state === 'running' || state === 'paused') && reachable,
+      exportLog: !!session && entries.length > 0 && reachable,
+      openSolution: !!session && reachable,
       showLog: true,
-      addNote: !!session && state !== 'not_started',
-      giveUp: state === 'running' || state === 'paused',
+      addNote: !!session && state !== 'not_started' && reachable,
+      giveUp: (state === 'running' || state === 'paused') && reachable,
     };
     for (const b of this.buttons) b.apply(ctx, visible[b.action] ?? false);
     const failed = this.buttons.find((b) => ctx.errors.has(b.action));

@@ -3,7 +3,7 @@
 import type { ChartInput } from '../core/chart';
 import { formatDuration } from '../core/clock';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { countedEntry as chosenEntry, formatScore, normalise } from '../core/scores';
+import { countedEntry as chosenEntry, entryScoreText, formatScore, isNoScore, normalise, scoredButHidden, visibilityNote } from '../core/scores';
 import { secondsLeftNow } from '../core/timeLeft';
 import type { EnvironmentView, Snapshot } from '../core/webviewProtocol';
 import { chartFor, drawLegend } from './chartView';
@@ -39,12 +39,33 @@ export class ScoresSection implements Section {
     if (entries.length === 0) {
       return replaceChildren(
         this.root,
-        h('p', { class: 'muted empty-scores' }, 'No scores yet. Score now runs the scoring function on your solution and adds the result to your score log.'),
+        h(
+          'p',
+          { class: 'muted empty-scores' },
+          env.submit
+            ? 'No answer submitted yet. Submit answer… sends your answer: it is scored once, and the session ends.'
+            : 'No scores yet. Score now runs the scoring function on your solution and adds the result to your score log.',
+        ),
+      );
+    }
+    const note = visibilityNote(env.visible);
+    const noScore = entries.filter(isNoScore).length;
+    if (env.visible === 'none') {
+      // Only that each run happened and whether it scored: no value, no best, nothing computed from a score.
+      const scored = entries.filter(scoredButHidden).length;
+      return replaceChildren(
+        this.root,
+        h(
+          'dl',
+          { class: 'score-list' },
+          h('dt', {}, 'Runs'),
+          h('dd', {}, `${entries.length}`, h('span', { class: 'muted' }, ` · ${scored} scored · ${noScore} with no score`)),
+        ),
+        h('p', { class: 'visibility-note muted' }, note),
       );
     }
     const counted = countedEntry(ctx.snap);
     const latest = entries[entries.length - 1]!;
-    const noScore = entries.filter((e) => e.score === null).length;
     const scoreLine = (e: ScoreLogEntry, big: boolean): HTMLElement =>
       e.score !== null
         ? h(
@@ -53,12 +74,14 @@ export class ScoresSection implements Section {
             h('span', { class: big ? 'score-big' : 'score-mid' }, formatScore(e.score)),
             h('span', { class: 'score-norm muted' }, `normalised ${normalisedText(e.score, env)}`),
           )
-        : h('span', { class: 'score-value no-score-text' }, 'no score');
+        : e.manual
+          ? h('span', { class: 'score-value manual-score-text' }, 'scored by a person later')
+          : h('span', { class: 'score-value no-score-text' }, 'no score');
     const rows: HTMLElement[] = [
       h('dt', {}, env.aggregation === 'best' ? 'Best score (counts)' : 'Last score (counts)'),
-      h('dd', {}, counted ? scoreLine(counted, true) : h('span', { class: 'muted' }, 'none yet')),
+      h('dd', {}, counted ? scoreLine(counted, true) : latest.manual ? scoreLine(latest, true) : h('span', { class: 'muted' }, 'none yet')),
     ];
-    if (!counted || latest.index !== counted.index) {
+    if (!latest.manual && (!counted || latest.index !== counted.index)) {
       rows.push(
         h('dt', {}, 'Latest run'),
         h('dd', {}, scoreLine(latest, false), latest.counts ? null : h('span', { class: 'score-norm muted' }, 'started after the deadline: does not count')),
@@ -73,6 +96,7 @@ export class ScoresSection implements Section {
         { class: 'norm-hint muted' },
         `Normalised: 0 is the starting score (${formatScore(env.startingScore)}), 1 the reference (${formatScore(env.referenceScore)}).`,
       ),
+      note ? h('p', { class: 'visibility-note muted' }, note) : null,
     );
   }
 }
@@ -110,8 +134,9 @@ export class ChartSection implements Section {
   update(ctx: ViewContext): void {
     this.last = ctx;
     const { environment: env, session, entries } = ctx.snap;
-    show(this.root, !!env && !!session);
-    if (!env || !session) return;
+    // Where every score is hidden there is nothing to draw: a chart of the runs alone would read as failures.
+    show(this.root, !!env && !!session && env.visible !== 'none');
+    if (!env || !session || env.visible === 'none') return;
     const width = Math.floor(this.area.clientWidth) || (this.layout === 'history' ? 900 : 280);
     const left = secondsLeftNow(session, ctx.nowMs);
     // The best-so-far line reaches "now"; a minute's resolution is plenty and keeps redraws rare.
@@ -151,9 +176,12 @@ function statusBadges(e: ScoreLogEntry, counted: boolean, best: boolean): Array<
   else if (e.killed) out.push(['killed', 'bad']);
   else if (e.score === null && e.signal) out.push([`signal ${e.signal}`, 'bad']);
   else if (e.score === null && e.exit_code !== null && e.exit_code !== 0) out.push([`exit ${e.exit_code}`, 'bad']);
+  else if (e.manual) out.push(['scored by a person later', 'plain']);
+  else if (scoredButHidden(e)) out.push(['scored', 'good']);
   else if (e.score === null) out.push(['no score', 'bad']);
   if (!e.counts) out.push(['after deadline', 'muted']);
   if (e.kind === 'final') out.push(['final run', 'plain']);
+  if (e.kind === 'submit') out.push(['submitted answer', 'plain']);
   return out;
 }
 
@@ -216,7 +244,9 @@ export class TableSection implements Section {
     const more = this.layout === 'view' && entries.length > VIEW_TABLE_ROWS;
     this.showAll.set({ visible: more, label: `Show all ${entries.length} runs`, busyLabel: ctx.pending.has('showHistory') ? 'Opening…' : null });
     if (!env || !session) return;
-    const key = JSON.stringify([env, ctx.snap.countedIndex, entries.length, entries[entries.length - 1]?.hash]);
+    // Changes and Restore need the VM: not offered while the view shows a session it is not connected to.
+    const reachable = ctx.snap.connection.kind === 'connected' || ctx.snap.connection.kind === 'reconnecting';
+    const key = JSON.stringify([env, ctx.snap.countedIndex, entries.length, entries[entries.length - 1]?.hash, reachable]);
     if (key === this.key) return;
     this.key = key;
     if (entries.length === 0) return replaceChildren(this.body, h('p', { class: 'muted' }, 'No runs yet.'));
@@ -228,9 +258,9 @@ export class TableSection implements Section {
       shown.length < entries.length
         ? `The last ${shown.length} of ${entries.length} runs, newest first`
         : `All ${entries.length} ${entries.length === 1 ? 'run' : 'runs'}, newest first`;
-    const headers = wide
-      ? ['#', 'Time', 'Score', 'Normalised', 'Status', 'Took', 'Message', 'Solution']
-      : ['#', 'Time', 'Score', 'Norm.', 'Status', 'Solution'];
+    // The narrow view has no room for a Solution column: a run's Changes and Restore go on its second line,
+    // under its message, where they wrap in the narrowest sidebar.
+    const headers = wide ? ['#', 'Time', 'Score', 'Normalised', 'Status', 'Took', 'Message', 'Solution'] : ['#', 'Time', 'Score', 'Norm.', 'Status'];
     const head = h(
       'thead',
       {},
@@ -241,26 +271,57 @@ export class TableSection implements Section {
     for (const e of shown) {
       const counted = ctx.snap.countedIndex !== null && e.index === ctx.snap.countedIndex;
       const best = e.index === bestIndex;
-      const flags = [counted ? 'counted' : '', best ? 'best' : '', e.counts ? '' : 'late', e.score === null ? 'none' : ''].filter(Boolean).join(' ');
+      const flags = [counted ? 'counted' : '', best ? 'best' : '', e.counts ? '' : 'late', isNoScore(e) ? 'none' : '', scoredButHidden(e) ? 'hidden-score' : '']
+        .filter(Boolean)
+        .join(' ');
       const badges = h('span', { class: 'badges' }, ...statusBadges(e, counted, best).map(([t, tone]) => h('span', { class: `badge ${tone}` }, t)));
-      const kept = !!e.snapshot && 'id' in e.snapshot;
+      const keptOnVm = !!e.snapshot && 'id' in e.snapshot;
+      const kept = keptOnVm && reachable;
       const cells: HTMLElement[] = [
         h('th', { scope: 'row', class: 'num' }, String(e.index + 1)),
         h('td', { class: 'num time' }, formatDuration(e.elapsed_s)),
-        h('td', { class: `num score${e.score === null ? ' no-score-text' : ''}` }, e.score === null ? 'no score' : formatScore(e.score)),
-        h('td', { class: 'num' }, normalisedText(e.score, env)),
+        h(
+          'td',
+          { class: `num score${isNoScore(e) ? ' no-score-text' : ''}`, title: scoredButHidden(e) ? 'This run scored; the score is hidden from you.' : null },
+          entryScoreText(e),
+        ),
+        h('td', { class: 'num norm' }, normalisedText(e.score, env)),
         h('td', { class: 'status' }, badges),
       ];
       if (wide) {
-        cells.push(h('td', { class: 'num muted' }, `${Math.round(e.duration_s)} s`), h('td', { class: 'message-cell' }, messageNode(e.message, true)));
+        cells.push(
+          h('td', { class: 'num muted' }, `${Math.round(e.duration_s)} s`),
+          h('td', { class: 'message-cell' }, messageNode(e.message, true)),
+          h(
+            'td',
+            { class: 'kept' },
+            ...(kept
+              ? this.keptButtons(e)
+              : [
+                  h(
+                    'span',
+                    { class: 'muted', title: keptOnVm ? 'Kept on the VM: connect to it to compare or restore' : 'No solution was kept for this run' },
+                    '—',
+                  ),
+                ]),
+          ),
+        );
       }
-      cells.push(
-        h('td', { class: 'kept' }, ...(kept ? this.keptButtons(e) : [h('span', { class: 'muted', title: 'No solution was kept for this run' }, '—')])),
-      );
       body.append(h('tr', { class: `run ${flags}` }, ...cells));
-      if (!wide && e.message.trim()) {
-        // The narrow view gives the message a line of its own under its run.
-        body.append(h('tr', { class: `message-row ${flags}` }, h('td', { colspan: headers.length }, messageNode(e.message, false))));
+      if (!wide && (e.message.trim() || kept)) {
+        // The narrow view gives the message, and the kept solution's actions, a line of their own under the run.
+        body.append(
+          h(
+            'tr',
+            { class: `message-row ${flags}` },
+            h(
+              'td',
+              { colspan: headers.length },
+              e.message.trim() ? messageNode(e.message, false) : null,
+              kept ? h('div', { class: 'kept' }, ...this.keptButtons(e)) : null,
+            ),
+          ),
+        );
       }
     }
     replaceChildren(this.body, h('table', { class: wide ? 'runs wide' : 'runs' }, h('caption', {}, caption), head, body));

@@ -4,8 +4,9 @@
 import './zodConfig';
 import * as z from '../core/zod';
 import { bestSoFar } from '../core/chart';
-import { formatScore } from '../core/scores';
+import { formatScore, scoredButHidden } from '../core/scores';
 import {
+  errorContextKey,
   hostMessageSchema,
   JOB_OUTPUT_VIEW_LIMIT,
   snapshotSchema,
@@ -46,6 +47,8 @@ const layout: Layout = document.body.dataset.layout === 'history' ? 'history' : 
 let snapshot: Snapshot | null = null;
 const pending = new Map<number, ViewAction>();
 const errors = new Map<ViewAction, string>();
+/** The state each error was about (errorContextKey): when it is gone, so is the error. */
+const errorContexts = new Map<ViewAction, string>();
 let nextRequestId = 1;
 
 function request(action: ViewAction, index?: number): void {
@@ -53,8 +56,19 @@ function request(action: ViewAction, index?: number): void {
   const id = nextRequestId++;
   pending.set(id, action);
   errors.delete(action);
+  errorContexts.delete(action);
   vscode.postMessage(index === undefined ? { type: 'request', id, action } : { type: 'request', id, action, index });
   render();
+}
+
+/** Drops the errors whose state has gone: a failed connect once connected, a failed start once started. */
+function forgetStaleErrors(next: Snapshot): void {
+  const key = errorContextKey(next);
+  for (const [action, was] of errorContexts) {
+    if (was === key) continue;
+    errors.delete(action);
+    errorContexts.delete(action);
+  }
 }
 
 // --- layout ---------------------------------------------------------------------------------------
@@ -140,7 +154,9 @@ function announceNewEntry(prev: Snapshot | null, next: Snapshot): void {
   const newest = fresh[fresh.length - 1];
   if (!newest) return;
   let text: string;
-  if (newest.score === null) {
+  if (scoredButHidden(newest)) {
+    text = 'Scoring finished: the run scored. The score is hidden from you.';
+  } else if (newest.score === null) {
     const message = newest.message.trim();
     text = `Scoring finished with no score: ${message.length > 300 ? `${message.slice(0, 300)}…` : message || 'no message'}`;
   } else {
@@ -194,6 +210,7 @@ function onMessage(message: HostMessage): void {
       }
       announceNewEntry(snapshot, next);
       snapshot = next;
+      forgetStaleErrors(next);
       render();
       // Caching serialises the whole snapshot (a long history is megabytes): it waits until the view is
       // painted, and a burst of snapshots is cached once.
@@ -211,7 +228,10 @@ function onMessage(message: HostMessage): void {
       const action = pending.get(message.id);
       if (action === undefined) return;
       pending.delete(message.id);
-      if (!message.ok) errors.set(action, message.error?.trim() || 'It did not work; the log has the details (Show log).');
+      if (!message.ok) {
+        errors.set(action, message.error?.trim() || 'It did not work; the log has the details (Show log).');
+        if (snapshot) errorContexts.set(action, errorContextKey(snapshot));
+      }
       render();
       return;
     }

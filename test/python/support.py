@@ -123,9 +123,11 @@ class RunnerTest(unittest.TestCase):
         self.clock = FakeClock()
         common.set_clock(self.clock)
         self.homes = []
-        from runner import logstate
+        from runner import logstate, manifest
 
         logstate._memory.clear()
+        manifest._checked.clear()  # each test starts as a new process would
+        manifest._recorded.clear()
 
     def tearDown(self):
         common.set_clock(None)

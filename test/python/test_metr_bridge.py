@@ -313,6 +313,75 @@ class FamilyProblems(unittest.TestCase):
         self.assertEqual(report["value"], {"non_finite": "nan"})
 
 
+class RunnerJobs(unittest.TestCase):
+    """machine.py as the runner's scoring command for end scoring and the aggregate: its input comes from the
+    runner's job folder, and its result is ours (a finite number, or no score with the reason)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rbt-machine-")
+        self.saved = machine.STATE_DIR
+        machine.set_state_dir(os.path.join(self.tmp, "state"))
+        os.makedirs(os.path.join(machine.STATE_DIR, "details"))
+
+    def tearDown(self):
+        machine.set_state_dir(self.saved)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def job_dir(self, name, files):
+        path = os.path.join(self.tmp, "jobs", name)
+        os.makedirs(os.path.join(path, "result"))
+        for rel, text in files.items():
+            with open(os.path.join(path, rel), "w") as f:
+                f.write(text)
+        return path
+
+    def test_the_submission_is_read_from_the_job_folder_and_scored_by_the_family(self):
+        job = self.job_dir("j1", {"submission.txt": "49"})
+        staged = machine.runner_input("score", job)
+        try:
+            with open(staged) as f:
+                report, _, _ = run_bridge("end_answer", "score", "sum", input_text=f.read())
+        finally:
+            shutil.rmtree(os.path.dirname(staged))
+        self.assertEqual(entries.end_entry(report)["score"], 1.0)
+        os.symlink("/etc/hostname", os.path.join(self.job_dir("j2", {}), "submission.txt"))
+        with self.assertRaises(machine.Refused):
+            machine.runner_input("score", os.path.join(self.tmp, "jobs", "j2"))
+
+    def test_metrs_log_is_what_intermediate_score_returned_for_each_counted_run(self):
+        for job, value in (("ja", {"score": 4.0, "message": {"m": 1}, "details": {"secret": "x"}}),
+                           ("jb", {"score": {"non_finite": "nan"}, "message": {}, "details": {}})):
+            with open(os.path.join(machine.STATE_DIR, "details", job + ".json"), "w") as f:
+                json.dump({"report": {"ok": True, "value": value}}, f)
+        with open(os.path.join(machine.STATE_DIR, "details", "jc.json"), "w") as f:
+            json.dump({"report": {"ok": False, "error": {"kind": "timeout"}}}, f)
+        log = machine.metr_score_log([{"job_id": "ja", "score": 4.0, "message": ""},
+                                      {"job_id": "jb", "score": None, "message": "No score"},
+                                      {"job_id": "jc", "score": None, "message": "timed out"},
+                                      {"job_id": "../../etc/x", "score": 2.0, "message": "kept as ours"}])
+        self.assertEqual([e["score"] for e in log], [4.0, {"non_finite": "nan"}, {"non_finite": "nan"}, 2.0])
+        self.assertEqual(log[0]["details"], {"secret": "x"})
+        report, _, _ = run_bridge("protected_counter", "aggregate_scores", "main", input_text=json.dumps(log))
+        self.assertEqual(machine.aggregate_entry(report)["score"], 2.0)
+
+    def test_an_aggregate_that_is_nan_or_fails_is_no_score_never_0(self):
+        nan = {"ok": True, "value": {"non_finite": "nan"}}
+        self.assertIsNone(machine.aggregate_entry(nan)["score"])
+        self.assertIn("nan", machine.aggregate_entry(nan)["message"])
+        self.assertIsNone(machine.aggregate_entry({"ok": True, "value": None})["score"])
+        self.assertIsNone(machine.aggregate_entry({"ok": False, "error": {"message": "boom"}})["score"])
+        self.assertEqual(machine.aggregate_entry({"ok": True, "value": 0})["score"], 0.0)
+
+    def test_the_result_file_must_be_where_the_runner_puts_a_jobs_result(self):
+        class A(object):
+            result_file = os.path.join(self.tmp, "jobs", "aggregate", "result", "result.json")
+            job_id = "aggregate"
+        self.assertEqual(machine.runner_target(A())[1], "aggregate")
+        A.result_file = os.path.join(self.tmp, "elsewhere.json")
+        with self.assertRaises(machine.Refused):
+            machine.runner_target(A())
+
+
 class MachineParts(unittest.TestCase):
     def test_the_family_python_must_be_3_11_or_later(self):
         python, version = machine.find_family_python(sys.executable)

@@ -104,6 +104,16 @@ export function parseLines<T>(schema: z.ZodType<T>, text: string, what: string):
     .map((l, i) => parseWith(schema, l, `${what} line ${i}`));
 }
 
+/** The records of a runner home's JSON-lines file (events.jsonl, records.jsonl), as written; none when it is missing. */
+export function jsonLinesOf(file: string): Array<Record<string, unknown>> {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 export interface MakeHomeOptions {
   /** Folders holding environment folders, searched in order (default: test fixtures, then shipped). */
   sources?: string[];

@@ -59,8 +59,8 @@ function digestDir(dir: string): string {
       const p = path.join(d, name);
       // Not the session's records: Python's compiled runner, and what the runner keeps for itself on every
       // command (the latest time it saw, to notice a clock set back; where its reading of the score log got to;
-      // up to which job recovery has looked).
-      if (['__pycache__', 'clock.json', 'log-checkpoint.json', 'jobs-recovered.json'].includes(name)) continue;
+      // up to which job recovery has looked; its record of the manifest it last checked).
+      if (['__pycache__', 'clock.json', 'log-checkpoint.json', 'jobs-recovered.json', 'manifest-checked.json'].includes(name)) continue;
       const st = fs.lstatSync(p);
       hash.update(`${path.relative(dir, p)}\0${st.mode}\0`);
       if (st.isDirectory()) walk(p);
@@ -169,4 +169,19 @@ export async function startStudy(o: StudyOptions): Promise<Study> {
     await study.stop();
     throw e;
   }
+}
+
+/** A host's session profile, as the organiser hands it to the participant; named after the participant unless told. */
+export function sessionProfile(spec: HostSpec, name = spec.participant): Record<string, unknown> {
+  return {
+    name,
+    host: spec.host,
+    port: spec.port,
+    user: spec.user,
+    host_key_fingerprint: spec.fingerprint,
+    environment: spec.environment,
+    protected: false,
+    identity_file: spec.identityFile,
+    runner_command: spec.runnerCommand,
+  };
 }

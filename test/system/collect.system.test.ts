@@ -28,6 +28,7 @@ const USER_PREFIX = TEST_USER.startsWith('rebench-coll') ? TEST_USER : 'rebench-
 const HOUR = 3600;
 const OUTPUT_DIR = path.join(REPO_ROOT, '.test-output', 'organiser');
 const DIST_CLI = path.join(REPO_ROOT, 'dist', 'organiser.js');
+const END_QUESTIONS = [{ id: 'effort', type: 'scale', text: 'How hard did you work?' }];
 
 interface Step {
   /** Session seconds after the start (pauses count here: this is clock time since the start). */
@@ -35,6 +36,8 @@ interface Step {
   /** Written to score.txt before a scoring run ("nan" gives no score). */
   score?: string;
   action?: 'pause' | 'resume';
+  /** A runner command of the participant's own (a note, the rules, giving up, the end answers). */
+  command?: string[];
 }
 
 interface Participant {
@@ -105,8 +108,8 @@ async function makeSession(p: Participant, environments: string): Promise<void> 
   await run(['start'], p.startedAgoS);
   for (const step of p.steps) {
     const ago = p.startedAgoS - step.at;
-    if (step.action) {
-      await run([step.action], ago);
+    if (step.action || step.command) {
+      await run(step.command ?? [step.action!], ago);
       continue;
     }
     fs.writeFileSync(path.join(solution, 'score.txt'), `${step.score}\n`);
@@ -265,7 +268,7 @@ describe('Collecting score logs from several VMs over SSH', function () {
         { at: 6.5 * HOUR + 2000, score: '8.8' },
       ],
     });
-    // bob: his log is edited afterwards (line 1's 3.0 becomes 12).
+    // bob: he gives up half an hour before the end; his log is edited afterwards (line 1's 3.0 becomes 12).
     add({
       name: 'bob',
       user: user(2),
@@ -277,6 +280,7 @@ describe('Collecting score logs from several VMs over SSH', function () {
         { at: 2 * HOUR, score: '3.0' },
         { at: 3 * HOUR, score: '6.0' },
         { at: 7 * HOUR, score: '9.5' },
+        { at: 7.5 * HOUR, command: ['give-up', '--reason', 'out of ideas'] },
       ],
     });
     // carol: the last score counts, and it is lower than her best.
@@ -286,10 +290,14 @@ describe('Collecting score logs from several VMs over SSH', function () {
       environment: 'last-demo',
       runnerHome: '.rebench',
       startedAgoS: 8 * HOUR + 300,
+      // She confirms the rules, writes a note and answers the end questions after the end.
       steps: [
+        { at: 60, command: ['confirm-rules', '--request', JSON.stringify({ rules: ['Work alone'] })] },
         { at: 1 * HOUR, score: '5' },
+        { at: 2 * HOUR, command: ['note', '--text', 'tried a larger batch, "slower"'] },
         { at: 3 * HOUR, score: '8' },
         { at: 6 * HOUR, score: '6' },
+        { at: 8 * HOUR + 120, command: ['answer', '--request', JSON.stringify({ questions: END_QUESTIONS, answers: { effort: 4 } })] },
       ],
     });
     // dave: lower is better, the session still running, the runner in a home of his own (runner_command).
@@ -463,6 +471,19 @@ describe('Collecting score logs from several VMs over SSH', function () {
     near(carol.last_elapsed_s, 6 * HOUR, 120, 'carol last at');
     near(carol.counted_normalised, 0.6, 1e-9, 'carol counted normalised');
 
+    // The session record's columns: what each participant recorded, empty for hosts not read.
+    assert.deepEqual(
+      ['alice', 'bob', 'carol', 'dave', 'eve'].map((n) => [n, rows[n]!.notes, rows[n]!.rules_confirmed_at !== null, rows[n]!.gave_up, rows[n]!.end_answers]),
+      [
+        ['alice', 0, false, null, null],
+        ['bob', 0, false, 'out of ideas', null],
+        ['carol', 1, true, null, '{"effort":4}'],
+        ['dave', 0, false, null, null],
+        ['eve', null, false, null, null],
+      ],
+    );
+    near((Date.parse(carol.rules_confirmed_at!) - Date.parse(carol.started_at!)) / 1000, 60, 30, 'carol confirmed the rules');
+
     const dave = rows.dave!;
     assert.equal(dave.direction, 'lower');
     assert.equal(dave.best_score, 4);
@@ -534,6 +555,10 @@ describe('Collecting score logs from several VMs over SSH', function () {
     );
     assert.equal(csv[4]![col('best_normalised')], '0.88');
     assert.match(csv[5]![col('error')]!, /pins SHA256/);
+    assert.equal(csv[1]![col('end_answers')], '{"effort":4}');
+    assert.equal(csv[1]![col('notes')], '1');
+    assert.equal(csv[3]![col('gave_up')], 'out of ideas');
+    assert.equal(csv[6]![col('notes')], '', 'a host not read has no record');
 
     const json = JSON.parse(fs.readFileSync(summary.files.json, 'utf8')) as {
       rows: Array<Record<string, unknown>>;
@@ -590,6 +615,7 @@ describe('Collecting score logs from several VMs over SSH', function () {
         assert.match(body, new RegExp(`<g class="legend-item" data-participant="${n}"`), `${n} in the legend of ${env}`);
       }
     }
+    assert.equal((svg.match(/gave up at 7\.5 h/g) ?? []).length, 1, 'bob gave up: his legend entry says when');
     assert.match(svg, /<g class="legend-item" data-participant="bob" data-integrity="broken">.*score log NOT intact/);
     assert.match(svg, /Not collected \(2\)/);
     assert.match(svg, /frank \(/);

@@ -742,7 +742,7 @@ describe('Faults over SSH (private sshd)', function () {
   it('twenty "Score now" requests within a second: one job at a time, the others follow it or are told it is busy; no corrupt line', async function () {
     this.timeout(120_000);
     const rig = await world.rig('slow-scorer');
-    await rig.client.prepare();
+    await rig.client.ensureRunnerSetUp();
     await rig.client.start();
     let requests = 0;
     let answered = 0;

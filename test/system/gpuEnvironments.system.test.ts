@@ -1,6 +1,7 @@
-// The GPU environments (reservoir-scan, compute-forecast) on a machine without a GPU: their manifests and
-// calibration records, the reservoir checker and starting solution on CPU tensors, the answer parsing and
-// the training recipe of compute-forecast on the CPU, each scorer through the real runner (which must say
+// The GPU environments (reservoir-scan, compute-forecast, training-speed) on a machine without a GPU: their
+// manifests and calibration records, the reservoir checker and starting solution on CPU tensors, the answer
+// parsing and the training recipe of compute-forecast on the CPU, training-speed's data, checks, clean copy,
+// fresh seeds and adversarial suite at its tiny CPU size, each scorer through the real runner (which must say
 // "no score" with the reason when there is no GPU or the answer breaks a rule), and that the reference
 // solutions stay out of the environment folders and the VSIX. Needs a python3 with PyTorch (Debian's
 // python3-torch is installed by scripts/install-test-deps.sh).
@@ -10,7 +11,10 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LocalTarget } from '../../src/core/localTarget';
 import { parseManifest } from '../../src/core/manifest';
+import { runPreflight } from '../../src/core/preflight';
+import { statusSchema } from '../../src/core/runnerProtocol';
 import { REPO_ROOT, RUNNER_PATH } from '../support/runner';
 import { loginUser } from '../support/sshd';
 
@@ -18,7 +22,9 @@ const isRootUser = () => typeof process.getuid === 'function' && process.getuid(
 
 const ENVIRONMENTS = path.join(REPO_ROOT, 'environments');
 const REFERENCE = path.join(REPO_ROOT, 'reference');
-const GPU_ENVIRONMENTS = ['reservoir-scan', 'compute-forecast'];
+const GPU_ENVIRONMENTS = ['reservoir-scan', 'compute-forecast', 'training-speed'];
+/** The GPU environments whose scores were measured on an H100 (the others say they are not calibrated yet). */
+const CALIBRATED = ['reservoir-scan', 'compute-forecast'];
 
 /** A python3 that can import torch: REBENCH_TEST_TORCH_PYTHON, python3, or Debian's /usr/bin/python3. */
 function torchPython(): string {
@@ -103,7 +109,7 @@ describe('GPU environments, checked without a GPU', function () {
   this.timeout(300_000);
 
   describe('manifests and calibration records', () => {
-    for (const id of GPU_ENVIRONMENTS) {
+    for (const id of CALIBRATED) {
       it(`${id}: the manifest is valid for the extension and the runner, and records its H100 calibration`, () => {
         const text = fs.readFileSync(path.join(ENVIRONMENTS, id, 'manifest.json'), 'utf8');
         const parsed = parseManifest(text, `${id}/manifest.json`);
@@ -112,7 +118,7 @@ describe('GPU environments, checked without a GPU', function () {
         assert.equal(m.id, id);
         assert.equal(m.hardware.gpus, 1);
         const c = m.scoring.calibration;
-        assert.ok(c, 'calibration record');
+        assert.ok(c && !('status' in c), 'calibration record');
         assert.match(c.gpu, /H100/);
         assert.ok(c.software.torch, 'torch version recorded');
         // The manifest's scores are the calibrated medians, and the reference is better than the start.
@@ -128,6 +134,66 @@ describe('GPU environments, checked without a GPU', function () {
         assert.deepEqual(JSON.parse(out), JSON.parse(text).scoring.calibration);
       });
     }
+
+    it('training-speed: the manifest says its scores are estimates, names the command that measures them, and the runner passes that on', () => {
+      const text = fs.readFileSync(path.join(ENVIRONMENTS, 'training-speed', 'manifest.json'), 'utf8');
+      const parsed = parseManifest(text, 'training-speed/manifest.json');
+      assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
+      const m = parsed.value;
+      assert.equal(m.hardware.gpus, 1);
+      assert.equal(m.scoring.direction, 'lower');
+      assert.equal(m.scoring.aggregation, 'best');
+      const c = m.scoring.calibration;
+      assert.ok(c && 'status' in c, 'a "not calibrated" record');
+      assert.equal(c.status, 'not calibrated');
+      assert.match(c.estimate, /not measured/);
+      assert.ok(m.scoring.reference_score < m.scoring.starting_score, 'the estimate puts the reference ahead');
+      // Every file the command names exists, and each call of the command runs the calibration script.
+      for (const part of c.command.split(/;|&&/))
+        assert.match(part.trim(), /^python3 reference\/training-speed\/calibrate\.py (time (start|reference) --runs \d|summary)/);
+      assert.ok(fs.existsSync(path.join(REFERENCE, 'training-speed', 'calibrate.py')));
+      const out = py(
+        ENVIRONMENTS,
+        [
+          'import json',
+          'from runner.manifest import validate_manifest',
+          'from runner.status import environment_summary',
+          'for name in ("training-speed", "reservoir-scan"):',
+          '    m = validate_manifest(json.load(open(name + "/manifest.json")))',
+          '    print(json.dumps(environment_summary(m, None)["calibration_pending"]))',
+        ].join('\n'),
+      );
+      const [pending, calibrated] = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(pending, c.estimate);
+      assert.equal(calibrated, null);
+    });
+
+    it("the pre-flight warns that training-speed's scores are estimates, and says nothing of calibration for reservoir-scan", async () => {
+      for (const [id, pending] of [
+        ['training-speed', true],
+        ['reservoir-scan', false],
+      ] as const) {
+        const home = fs.mkdtempSync(path.join(os.tmpdir(), `rebench-${id}-`));
+        const setup = runner(home, ['setup', '--environment', id, '--environments-dir', ENVIRONMENTS, '--solution-dir', path.join(home, 'solution')]);
+        assert.equal(setup.code, 0, setup.stdout);
+        const status = statusSchema.parse(runner(home, ['status']).json);
+        const checks = await runPreflight(new LocalTarget(), status, 0, 'local');
+        const calibration = checks.find((c) => c.name === 'Calibration');
+        if (pending) {
+          assert.equal(calibration?.result, 'warn');
+          assert.match(
+            calibration?.detail ?? '',
+            /not yet calibrated on its GPU: the starting and reference scores are estimates \(estimated from FLOPs, not measured/,
+          );
+        } else {
+          assert.equal(calibration, undefined);
+        }
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
 
     it('reservoir-scan: the timing noise over 10 runs on the H100 is recorded under 1%', () => {
       const m = JSON.parse(fs.readFileSync(path.join(ENVIRONMENTS, 'reservoir-scan', 'manifest.json'), 'utf8'));
@@ -237,7 +303,27 @@ print(checker.describe_mismatch(want.clone(), want, x, 10))
       const entry = scoreOnce(home);
       assert.equal(entry.score, null);
       assert.match(entry.message, /No CUDA GPU is visible to PyTorch/);
+      // Its hidden test score (scoring.visible "validation") is kept apart, and is no score either.
+      assert.deepEqual(Object.keys((entry as { hidden?: object }).hidden ?? {}), ['sha256']);
+      const hidden = runner(home, ['hidden']);
+      assert.equal(hidden.code, 0, hidden.stdout);
+      assert.equal(hidden.json.hidden[0].score, null);
+      assert.match(hidden.json.hidden[0].message, /No hidden score: the visible run gave none/);
       fs.rmSync(home, { recursive: true, force: true });
+    });
+
+    it('its hidden score times the held-out inputs of protected/held_out.json with the same timing (the GPU run itself is not exercised here)', () => {
+      const out = py(
+        path.join(ENVIRONMENTS, 'reservoir-scan'),
+        [
+          'import inspect, json, score',
+          'p = inspect.signature(score.time_solution).parameters',
+          'print(json.dumps({"held_out": score.held_out(), "spread": p["spread"].default, "capacity": p["capacity"].default}))',
+        ].join('\n'),
+      );
+      const r = JSON.parse(out.trim().split('\n').pop()!);
+      assert.deepEqual(r.held_out, [1048576, 50000000]);
+      assert.deepEqual([r.spread, r.capacity], [65536, 1000000], 'the visible timing keeps its inputs');
     });
   });
 
@@ -655,6 +741,262 @@ print(json.dumps([seeds("${a}"), seeds("${a}"), seeds("${b}"), seeds("${path.joi
       const noGpu = scoreOnce(home);
       assert.equal(noGpu.score, null);
       assert.match(noGpu.message, /No CUDA GPU is visible to PyTorch/);
+      fs.rmSync(home, { recursive: true, force: true });
+    });
+  });
+
+  describe('training-speed without a GPU (the tiny size on the CPU)', () => {
+    const env = path.join(ENVIRONMENTS, 'training-speed');
+    // The scorer on a CPU: the tiny size, and the child as this user (never a solution user another test set up).
+    const cpuEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', REBENCH_TRAINING_CPU_TEST: '1', REBENCH_SANDBOX_CONFIG: '/nonexistent/sandbox.json' };
+
+    /** Runs score.py on a solution folder as the runner would; returns the result file's score and message. */
+    function scoreDirect(solution: string): { score: number | null; message: string; output: string } {
+      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-ts-result-'));
+      const resultFile = path.join(scratch, 'result.json');
+      const r = spawnSync(python, ['score.py'], {
+        cwd: env,
+        encoding: 'utf8',
+        timeout: 600_000,
+        env: { ...cpuEnv, REBENCH_SOLUTION_DIR: solution, REBENCH_RESULT_FILE: resultFile },
+      });
+      assert.equal(r.status, 0, `score.py failed:\n${r.stdout}\n${r.stderr}`);
+      const result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+      fs.rmSync(scratch, { recursive: true, force: true });
+      return { ...result, output: r.stdout + r.stderr };
+    }
+
+    it("the solution folder's recipe.py is the scorer's, byte for byte", () => {
+      assert.equal(sha(path.join(env, 'solution', 'recipe.py')), sha(path.join(env, 'recipe.py')));
+    });
+
+    it('the data: the same tokens for a seed however rows and steps are grouped, other seeds and steps differ, the table is fixed', () => {
+      const out = py(
+        env,
+        `
+import hashlib, sys, torch
+import recipe
+sys.path.insert(0, ${JSON.stringify(path.join(REFERENCE, 'training-speed'))})
+import train as fast
+size = recipe.SIZES["tiny"]
+table = recipe.source_table()
+print(hashlib.sha256(table.numpy().tobytes()).hexdigest())
+whole = recipe.batch(5, 7, range(8), size, table)
+assert whole.shape == (8, size["seq_len"] + 1) and int(whole.min()) >= 0 and int(whole.max()) < recipe.VOCAB
+assert torch.equal(whole, torch.cat([recipe.batch(5, 7, range(0, 3), size, table), recipe.batch(5, 7, range(3, 8), size, table)]))
+chunk = fast.chunk_batches(5, 6, 3, range(8), size, table)
+assert torch.equal(chunk[1], whole)
+assert not torch.equal(whole, recipe.batch(6, 7, range(8), size, table))
+assert not torch.equal(whole, recipe.batch(5, 8, range(8), size, table))
+assert not torch.equal(whole, recipe.batch(5, 7 + (1 << 32), range(8), size, table))
+print(whole[0, :12].tolist())
+# Learnable: the next-token rows are far from uniform.
+p = torch.diff(torch.cat([torch.zeros(table.shape[0], 1, dtype=torch.int64), table.long()], 1), dim=1).double() / (1 << 24)
+h = -(p * torch.where(p > 0, p.log(), torch.zeros_like(p))).sum(1).mean()
+print(float(h))
+`,
+      );
+      const [tableHash, firstRow = 'null', entropy] = out.trim().split('\n');
+      assert.equal(tableHash, '1755c1d82a62c197d9d1effd72754d90704ac1e2a3249ffc1c39a44a19944180');
+      assert.deepEqual(JSON.parse(firstRow), [52, 99, 53, 114, 82, 11, 92, 118, 21, 93, 50, 113]);
+      assert.ok(Number(entropy) < Math.log(128) - 2, `mean next-token entropy ${entropy} nats`);
+    });
+
+    it('the checks: the weight ratio is exact, the figures are in the message, and a too-far run, a lost loss or NaN weights give no score', () => {
+      const out = py(
+        env,
+        `
+import torch
+import recipe, score
+size = recipe.SIZES["tiny"]
+initial, reference = recipe.train(11, size, "cpu")
+half = reference + 0.5 * (reference - initial)
+d = recipe.distance(half, reference, initial)
+assert abs(d["of_update"] - 0.5) < 1e-6, d
+assert recipe.distance(reference, reference, initial)["of_update"] == 0
+s, m = score.judge(reference.clone(), 11, 12, size, "cpu", 3.0)
+assert s is not None and abs(s - __import__("math").log(3.0)) < 1e-12, m
+print("honest:", m)
+just_inside = reference + (recipe.WEIGHT_TOLERANCE * 0.9) * (reference - initial)
+s, m = score.judge(just_inside, 11, 12, size, "cpu", 3.0)
+assert s is not None, m
+just_outside = reference + (recipe.WEIGHT_TOLERANCE * 1.1) * (reference - initial)
+s, m = score.judge(just_outside, 11, 12, size, "cpu", 3.0)
+assert s is None and "0.0330 of its update" in m, m
+print("outside:", m)
+score.LOSS_TOLERANCE = -1.0
+s, m = score.judge(reference.clone(), 11, 12, size, "cpu", 3.0)
+assert s is None and m.startswith("No score: the held-out loss is off"), m
+score.LOSS_TOLERANCE = recipe.LOSS_TOLERANCE
+bad = reference.clone()
+bad[5] = float("nan")
+s, m = score.judge(bad, 11, 12, size, "cpu", 3.0)
+assert s is None and "1 of the 34,112 weights are not finite" in m, m
+print("ok")
+`,
+        300_000,
+      );
+      assert.match(out, /^ok$/m);
+    });
+
+    it('reads the weights only as a plain file of the exact size in the output folder it made', () => {
+      const out = py(
+        env,
+        `
+import os, tempfile
+import recipe, score
+count = recipe.weight_count(recipe.SIZES["tiny"])
+root = tempfile.mkdtemp()
+out = os.path.join(root, "output")
+os.mkdir(out)
+def verdict():
+    try:
+        w = score.read_weights(out, count)
+        return "read %d" % w.numel()
+    except score.NoScore as e:
+        return str(e)
+print(verdict())
+with open(os.path.join(out, "other.txt"), "w") as f:
+    f.write("x")
+print(verdict())
+with open(os.path.join(out, "weights.bin"), "wb") as f:
+    f.write(b"\\0" * (4 * count - 4))
+print(verdict())
+os.unlink(os.path.join(out, "weights.bin"))
+with open(os.path.join(root, "elsewhere.bin"), "wb") as f:
+    f.write(b"\\0" * (4 * count))
+os.symlink(os.path.join(root, "elsewhere.bin"), os.path.join(out, "weights.bin"))
+print(verdict())
+os.unlink(os.path.join(out, "weights.bin"))
+os.mkfifo(os.path.join(out, "weights.bin"))
+print(verdict())
+os.unlink(os.path.join(out, "weights.bin"))
+os.rename(os.path.join(root, "elsewhere.bin"), os.path.join(out, "weights.bin"))
+print(verdict())
+os.rename(out, out + ".real")
+os.symlink(out + ".real", out)
+print(verdict())
+`,
+      );
+      const lines = out.trim().split('\n');
+      assert.match(lines[0] ?? '', /ended without writing \$TRAIN_OUTPUT\/weights\.bin \(files there: none\)/);
+      assert.match(lines[1] ?? '', /\(files there: other\.txt\)/);
+      assert.match(lines[2] ?? '', /has 136444 bytes; the model's 34,112 weights as float32 take 136448/);
+      assert.match(lines[3] ?? '', /could not be read \(Too many levels of symbolic links\)/);
+      assert.match(lines[4] ?? '', /is not a regular file/);
+      assert.equal(lines[5], 'read 34112');
+      assert.match(lines[6] ?? '', /output folder could not be opened/);
+    });
+
+    it('scores the starting solution from a clean copy, with an empty output folder and a fresh seed each run, and leaves the solution folder as it was', () => {
+      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-ts-fresh-'));
+      const solution = path.join(scratch, 'solution');
+      fs.cpSync(path.join(env, 'solution'), solution, { recursive: true });
+      const record = path.join(scratch, 'record.jsonl');
+      // What each run saw, then the starting training; it also leaves a file in its folder and in the output.
+      fs.writeFileSync(
+        path.join(solution, 'train.sh'),
+        [
+          '#!/bin/bash',
+          'set -euo pipefail',
+          'cd "$(dirname "$0")"',
+          `printf '{"seed": "%s", "pwd": "%s", "output": "%s", "left": "%s", "leftover_in_output": "%s"}\\n' "$TRAIN_SEED" "$PWD" "$(ls -A "$TRAIN_OUTPUT" | tr '\\n' ' ')" "$(ls stash 2>/dev/null || true)" "$(ls -A "$TRAIN_OUTPUT" | wc -l)" >> ${JSON.stringify(record)}`,
+          'mkdir -p stash && echo "$TRAIN_SEED" > stash/seed && echo old > "$TRAIN_OUTPUT/old.txt"',
+          'exec "${PYTHON:-python3}" train.py',
+          '',
+        ].join('\n'),
+      );
+      const before = filesUnder(solution)
+        .map((f) => `${path.relative(solution, f)} ${sha(f)}`)
+        .sort();
+      const first = scoreDirect(solution);
+      const second = scoreDirect(solution);
+      for (const r of [first, second]) {
+        assert.ok(r.score !== null, r.message + r.output);
+        assert.match(r.message, /weights differ from the reference run's by 0\.0000 of its update/);
+      }
+      const seen = fs
+        .readFileSync(record, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(seen.length, 2);
+      assert.notEqual(seen[0].seed, seen[1].seed, 'a fresh seed every run');
+      for (const s of seen) {
+        assert.ok(BigInt(s.seed) > 2n ** 20n, `a seed from the operating system, not a small default: ${s.seed}`);
+        assert.notEqual(s.pwd, solution, 'the script runs in a copy');
+        assert.ok(!s.pwd.startsWith(solution), s.pwd);
+        assert.equal(s.output.trim(), '', 'the output folder is empty at the start');
+        assert.equal(s.left, '', "nothing of the last run's folder is there");
+      }
+      assert.notEqual(seen[0].pwd, seen[1].pwd, 'each run gets a folder of its own');
+      assert.ok(!fs.existsSync(seen[0].pwd), 'the run folder is removed afterwards');
+      const after = filesUnder(solution)
+        .map((f) => `${path.relative(solution, f)} ${sha(f)}`)
+        .sort();
+      assert.deepEqual(after, before, 'the solution folder is as it was');
+      fs.rmSync(scratch, { recursive: true, force: true });
+    });
+
+    it('a process using the GPU counts as outside the script unless the scorer started it', () => {
+      const out = py(
+        env,
+        `
+import os, subprocess
+import sandbox
+child = subprocess.Popen(["sleep", "30"])
+grandchild = subprocess.Popen(["bash", "-c", "sleep 30 & wait"])
+me = os.getpid()
+print(sandbox.foreign_gpu_processes([me, child.pid, grandchild.pid], me))
+print(sandbox.foreign_gpu_processes([os.getppid(), 1], me) == [os.getppid(), 1])
+print(sandbox.foreign_gpu_processes([2 ** 22 + 12345], me))
+parents = {30: 20, 20: 10, 10: 1, 40: 1}
+print(sandbox.foreign_gpu_processes([30, 40, 10], 10, parents.get))
+child.kill(); grandchild.kill()
+`,
+      );
+      assert.deepEqual(out.trim().split('\n'), ['[]', 'True', '[]', '[40]']);
+    });
+
+    it('the adversarial suite on the CPU: every cheat gets no score, every honest solution its score, and nothing is left running', function () {
+      this.timeout(1_800_000);
+      const r = spawnSync(python, [path.join(REFERENCE, 'adversarial', 'run.py'), 'training-speed', '--cpu'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 1_700_000,
+        env: cpuEnv,
+      });
+      const rows = r.stdout.split('\n').filter((l) => l.startsWith('| `'));
+      assert.ok(rows.length >= 13, `the suite's table:\n${r.stdout}\n${r.stderr}`);
+      const notAsExpected = rows.filter((l) => !l.endsWith('| as expected |'));
+      assert.deepEqual(notAsExpected, [], r.stdout.slice(-6000));
+      assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
+      const cheats = rows.filter((l) => /\| no score: .*\| no score \| as expected \|$/.test(l));
+      assert.ok(cheats.length >= 9, `cheats refused: ${cheats.length}`);
+      for (const name of [
+        'copy_weights',
+        'reuse_checkpoint',
+        'fewer_steps',
+        'subset_data',
+        'bf16_weights',
+        'background_trainer',
+        'early_weights',
+        'link_weights',
+        'nan_weights',
+      ]) {
+        assert.ok(
+          cheats.some((l) => l.startsWith(`| \`${name}\``)),
+          `${name} got no score`,
+        );
+      }
+      assert.ok(rows.some((l) => l.startsWith('| `honest_reference` |') && /\| \d+\.\d{4}: train\.sh ran for/.test(l)));
+    });
+
+    it('through the runner on a machine without a GPU: no score, and the message says why', () => {
+      const { home } = startSession('training-speed');
+      const entry = scoreOnce(home);
+      assert.equal(entry.score, null);
+      assert.match(entry.message, /No CUDA GPU is visible to PyTorch/);
       fs.rmSync(home, { recursive: true, force: true });
     });
   });

@@ -10,27 +10,19 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { statusSchema, type RunnerStatus } from '../../src/core/runnerProtocol';
-import { SshTarget } from '../../src/core/ssh/sshTarget';
+import type { SshTarget } from '../../src/core/ssh/sshTarget';
 import { main } from '../../src/organiser/cli';
 import { grantTime, type GrantOutcome } from '../../src/organiser/grant';
 import type { HostSpec } from '../../src/organiser/hosts';
 import { claimMachine, type PrepareMachine, PROTECTED_HOME } from '../support/prepareMachine';
-import { FIXTURE_ENVIRONMENTS, REPO_ROOT } from '../support/runner';
+import { participantConnection } from '../support/protectedSetup';
+import { FIXTURE_ENVIRONMENTS, jsonLinesOf, REPO_ROOT } from '../support/runner';
 import { loginUser, startSshd, TEST_USER, type Sshd } from '../support/sshd';
-import { startStudy, type Study } from '../support/study';
+import { sessionProfile, startStudy, type Study } from '../support/study';
 
 const SCRIPT = path.join(REPO_ROOT, 'environments', 'provision-protected.sh');
 const EVENTS = path.join(PROTECTED_HOME, 'state', 'events.jsonl');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function events(file: string): Array<Record<string, unknown>> {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe('Giving time back on a protected VM: the administrator can, the participant cannot', function () {
   this.timeout(240_000);
@@ -72,16 +64,7 @@ describe('Giving time back on a protected VM: the administrator can, the partici
     );
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
     sshd = await startSshd();
-    participant = new SshTarget({
-      host: sshd.host,
-      port: sshd.port,
-      user,
-      identityFiles: [sshd.clientKeyPath],
-      pinnedFingerprint: sshd.hostFingerprint,
-      knownHostsFiles: [],
-      agent: false,
-    });
-    await participant.connect();
+    participant = await participantConnection(sshd);
     const start = await asParticipant('start --json');
     assert.equal(start.code, 0, start.stdout + start.stderr);
     started = statusSchema.parse(JSON.parse(start.stdout));
@@ -117,12 +100,22 @@ describe('Giving time back on a protected VM: the administrator can, the partici
       assert.equal(error.code, 'refused');
       assert.match(error.message, new RegExp(`Only an administrator can give time back; ${user} runs the runner through the participant's sudo rule`));
     }
-    const refused = events(EVENTS).filter((e) => e.event === 'refused' && e.caller === user);
+    const refused = jsonLinesOf(EVENTS).filter((e) => e.event === 'refused' && e.caller === user);
     assert.deepEqual(
       refused.map((e) => e.action),
       ['extend', 'infrastructure-pause'],
     );
     assert.equal(refused[0]!.requested_reason, 'I need more time');
+    // The channel the extension talks through, under the same sudo rule, takes no grant at all.
+    const request = JSON.stringify({ id: 1, command: 'extend', args: { minutes: 60, reason: 'I need more time' } });
+    const viaChannel = await asParticipant(`serve <<'EOF'\n${request}\nEOF`);
+    const reply = viaChannel.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id?: number; exit_code?: number; error?: { code: string; message: string } })
+      .find((m) => m.id === 1);
+    assert.equal(reply?.error?.code, 'usage', viaChannel.stdout + viaChannel.stderr);
+    assert.match(reply?.error?.message ?? '', /Unknown command "extend"/);
     const status = await participantStatus();
     assert.equal(status.granted_s, 0);
     assert.equal(status.deadline, started.deadline);
@@ -140,7 +133,7 @@ describe('Giving time back on a protected VM: the administrator can, the partici
     assert.equal(seen.deadline, g.status.deadline);
     assert.equal(seen.granted_s, 1800);
     assert.equal(seen.grants?.[0]?.reason, 'The VM was rebooted by the provider');
-    const granted = events(EVENTS).filter((e) => e.event === 'time_granted');
+    const granted = jsonLinesOf(EVENTS).filter((e) => e.event === 'time_granted');
     assert.equal(granted.length, 1);
     assert.deepEqual(
       [granted[0]!.by, granted[0]!.kind, granted[0]!.mode, granted[0]!.deadline_after],
@@ -191,28 +184,14 @@ describe('Giving time back on an unprotected VM', function () {
     assert.equal(g.mode, 'unprotected');
     assert.match(g.note ?? '', /Unprotected mode: the participant owns this runner home and could grant time the same way/);
     assert.deepEqual([g.grant.seconds, g.grant.by, g.grant.reason], [900, spec.user, 'power cut']);
-    const granted = events(path.join(study.hosts[0]!.home, 'state', 'events.jsonl')).filter((e) => e.event === 'time_granted');
+    const granted = jsonLinesOf(path.join(study.hosts[0]!.home, 'state', 'events.jsonl')).filter((e) => e.event === 'time_granted');
     assert.equal(granted.length, 1);
     assert.equal(granted[0]!.mode, 'unprotected');
   });
 
   it('rebench-organiser extend and infrastructure-pause on the command line', async () => {
-    const s = study.specs[0]!;
     const profile = path.join(study.root, 'p0.json');
-    fs.writeFileSync(
-      profile,
-      JSON.stringify({
-        name: 'ann',
-        host: s.host,
-        port: s.port,
-        user: s.user,
-        host_key_fingerprint: s.fingerprint,
-        environment: s.environment,
-        protected: false,
-        identity_file: s.identityFile,
-        runner_command: s.runnerCommand,
-      }),
-    );
+    fs.writeFileSync(profile, JSON.stringify(sessionProfile(study.specs[0]!, 'ann')));
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };

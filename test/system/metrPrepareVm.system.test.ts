@@ -174,6 +174,33 @@ describe('prepare --metr-family: a METR family installed as a protected environm
     assert.equal(status.counted.score, 4);
   });
 
+  it("ending the session records METR's aggregate_scores beside our counted score, where the participant cannot change it", async () => {
+    const runner = `sudo -n ${INSTALLED_RUNNER} --json`;
+    const ended = await asAgent(`${runner} end --yes`);
+    assert.equal(ended.code, 0, ended.stdout + ended.stderr);
+    // Recorded by a process of its own once the session has ended; `aggregate` returns the record (or records it).
+    let status: { counted: { score: number } | null; aggregate: { score: number | null; entries: number; message: string } | null } = {
+      counted: null,
+      aggregate: null,
+    };
+    for (let i = 0; i < 100 && !status.aggregate; i++) {
+      status = JSON.parse((await asAgent(`${runner} status`)).stdout) as typeof status;
+      if (!status.aggregate) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(status.aggregate, 'no aggregate was recorded after the end');
+    // METR's log holds what intermediate_score returned for each run: 4, then the stale row (4 again); min is 4.
+    assert.deepEqual([status.aggregate.score, status.aggregate.entries], [4, 2], status.aggregate.message);
+    assert.equal(status.counted?.score, 4, 'ours stays the counted score');
+    const again = JSON.parse((await asAgent(`${runner} aggregate`)).stdout) as { aggregate: { computed_at: string } };
+    assert.ok(again.aggregate.computed_at, 'recorded once and returned as recorded');
+    assert.equal(fs.statSync('/etc/rebench/state/aggregate.json').uid, 0);
+    assert.notEqual((await asAgent('echo \'{"score": 0}\' > /etc/rebench/state/aggregate.json')).code, 0, 'the participant changed the aggregate');
+    assert.notEqual((await asAgent('rm -f /etc/rebench/state/aggregate.json')).code, 0, 'the participant removed the aggregate');
+    assert.ok(fs.existsSync('/etc/rebench/state/aggregate.json'));
+    const events = fs.readFileSync('/etc/rebench/state/events.jsonl', 'utf8');
+    assert.equal(events.split('\n').filter((l) => l.includes('"event": "aggregate"')).length, 1);
+  });
+
   it('a family with secrets, replaced with --force: scored through the runner, the token nowhere the participant can read', async () => {
     const secrets = path.join(work, 'study.env');
     fs.writeFileSync(secrets, `RBT_API_TOKEN=${TOKEN}\nRBT_API_ENDPOINT=https://api.example.org\nRBT_HOLD_S=3\n`, { mode: 0o600 });
@@ -249,5 +276,98 @@ describe('prepare --metr-family: a METR family installed as a protected environm
       "the token is in the runner's files",
     );
     assert.notEqual((await asAgent('cat /etc/rebench/metr/secrets.env')).code, 0);
+  });
+
+  it('an end-scoring family: an answer of another form is refused, a valid one is scored once as the final entry and ends the session', async () => {
+    fs.rmSync('/etc/rebench/state', { recursive: true, force: true }); // the organiser archives the finished session
+    const end = (task: string) =>
+      options({
+        force: true,
+        metr: {
+          familyDir: path.join(FAMILIES, 'end_answer'),
+          task,
+          startingScore: 0,
+          referenceScore: 1,
+          answerPattern: task === 'sum' ? '[0-9]+' : undefined,
+          familyRoot: path.join(work, `end-root-${task}`),
+        },
+      });
+    await assert.rejects(
+      prepareVm(
+        options({
+          force: true,
+          metr: { familyDir: path.join(FAMILIES, 'end_answer'), task: 'sum', referenceScore: 1, familyRoot: path.join(work, 'end-root-sum') },
+        }),
+      ),
+      /give the score a trivial answer gets with --starting-score/,
+    );
+    const r = await prepareVm(end('sum'));
+    assert.equal(r.environmentId, 'metr-end-answer-sum');
+    const manifest = JSON.parse(fs.readFileSync('/etc/rebench/environments/metr-end-answer-sum/manifest.json', 'utf8')) as {
+      scoring: { submit: { format: string; pattern: string }; aggregate_command?: unknown };
+    };
+    assert.deepEqual(manifest.scoring.submit, { format: 'the sum as a whole number, digits only (e.g. `123`).', pattern: '[0-9]+' });
+    assert.equal(manifest.scoring.aggregate_command, undefined);
+    assert.match(fs.readFileSync('/etc/sudoers.d/rebench-metr', 'utf8'), /call --method score --timeout \d+ --runner-result \*$/m);
+
+    const runner = `sudo -n ${INSTALLED_RUNNER} --json`;
+    assert.equal((await asAgent(`${runner} start`)).code, 0);
+    const score = await asAgent(`${runner} score --follow`);
+    assert.match(score.stdout, /submit your answer when you are done/);
+    const wrong = await asAgent(`${runner} submit --answer forty-nine --yes --follow`);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stdout, /does not have the form the instructions ask for: the sum as a whole number/);
+    assert.equal((JSON.parse((await asAgent(`${runner} status`)).stdout) as { state: string }).state, 'running', 'a refused answer ended the session');
+
+    const submitted = await asAgent(`${runner} submit --answer 49 --yes --follow`);
+    assert.equal(submitted.code, 0, submitted.stdout + submitted.stderr);
+    const lines = submitted.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type?: string; text?: string; entry?: { kind: string; score: number | null; job_id: string; manual?: boolean } });
+    const entry = lines.find((l) => l.type === 'entry')?.entry;
+    assert.deepEqual([entry?.kind, entry?.score, entry?.manual], ['submit', 1, undefined], submitted.stdout);
+    assert.match(lines.map((l) => l.text ?? '').join(''), /checking the submitted answer \(2 characters\)/);
+    const status = JSON.parse((await asAgent(`${runner} status`)).stdout) as { state: string; counted: { score: number; normalized: number } };
+    assert.deepEqual([status.state, status.counted.score, status.counted.normalized], ['ended', 1, 1]);
+    const records = JSON.parse((await asAgent(`${runner} records`)).stdout) as { records: Array<{ kind: string; answer?: string; job_id?: string }> };
+    assert.deepEqual(
+      records.records.filter((x) => x.kind === 'submission').map((x) => [x.answer, x.job_id]),
+      [['49', entry?.job_id]],
+    );
+    assert.equal(fs.statSync('/etc/rebench/state/records.jsonl').uid, 0);
+    assert.notEqual((await asAgent('echo x >> /etc/rebench/state/records.jsonl')).code, 0);
+    assert.notEqual((await asAgent(`${runner} submit --answer 48 --yes`)).code, 0, 'a second answer was taken');
+  });
+
+  it('an end-scoring family whose score(t, submission) returns None: the answer is scored by a person later, never 0', async () => {
+    fs.rmSync('/etc/rebench/state', { recursive: true, force: true });
+    const r = await prepareVm(
+      options({
+        force: true,
+        metr: {
+          familyDir: path.join(FAMILIES, 'end_answer'),
+          task: 'essay',
+          startingScore: 0,
+          referenceScore: 1,
+          familyRoot: path.join(work, 'end-root-essay'),
+        },
+      }),
+    );
+    assert.equal(r.environmentId, 'metr-end-answer-essay');
+    const runner = `sudo -n ${INSTALLED_RUNNER} --json`;
+    assert.equal((await asAgent(`${runner} start`)).code, 0);
+    const answer = 'Scores must never default to 0. A 0 can be a top score. No score is no score.';
+    const submitted = await asAgent(`${runner} submit --request '${JSON.stringify({ answer })}' --yes --follow`);
+    assert.equal(submitted.code, 0, submitted.stdout + submitted.stderr);
+    const entry = submitted.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type?: string; entry?: { score: number | null; manual?: boolean; message: string } })
+      .find((l) => l.type === 'entry')?.entry;
+    assert.deepEqual([entry?.score, entry?.manual], [null, true], submitted.stdout);
+    assert.match(entry?.message ?? '', /scored by a person later/);
+    const status = JSON.parse((await asAgent(`${runner} status`)).stdout) as { state: string; counted: unknown };
+    assert.deepEqual([status.state, status.counted], ['ended', null]);
   });
 });

@@ -37,7 +37,7 @@ for (const kind of TARGET_KINDS) {
 
       it('keeps each scored solution, shows its changes and a kept file, restores it and undoes the restore', async () => {
         const rig = await world.rig('slow-scorer', { channel });
-        await rig.client.prepare();
+        await rig.client.ensureRunnerSetUp();
         await setSlowScorer(rig, 0, '3');
         await rig.client.start();
         const first = await rig.client.score();
@@ -74,7 +74,7 @@ for (const kind of TARGET_KINDS) {
 
       it('records notes with the session time, the rules confirmed before the start, giving up with a reason and the answers', async () => {
         const rig = await world.rig('slow-scorer', { channel, manifest: { rules: RULES, end_questions: QUESTIONS, give_up_reasons: ['Out of ideas'] } });
-        const before = await rig.client.prepare();
+        const before = await rig.client.ensureRunnerSetUp();
         assert.deepEqual(before.participant?.rules, RULES);
         await assert.rejects(rig.client.confirmRules(['Anything goes.']), isRunnerError('refused', /not the study's rules/));
         const confirmed = await rig.client.confirmRules(RULES);
@@ -110,7 +110,7 @@ for (const kind of TARGET_KINDS) {
       if (kind === 'ssh' && channel) {
         it("the organiser's collect keeps the session record and the counting run's solution", async () => {
           const rig = await world.rig('slow-scorer', { channel });
-          await rig.client.prepare();
+          await rig.client.ensureRunnerSetUp();
           await setSlowScorer(rig, 0, '3');
           await rig.client.start();
           await rig.client.note('first idea');
@@ -161,7 +161,7 @@ for (const kind of TARGET_KINDS) {
       it('measures the starting score on this machine before the start and normalises with it', async () => {
         const rig = await world.rig('slow-scorer', { channel });
         fs.writeFileSync(path.join(rig.environmentSource, 'solution', 'delay_s'), '0\n'); // the starting solution, as uploaded
-        await rig.client.prepare();
+        await rig.client.ensureRunnerSetUp();
         const outputs: string[] = [];
         const status = await rig.client.measureStart({ onOutput: (t) => outputs.push(t) });
         assert.equal(status.environment.manifest_starting_score, 0);

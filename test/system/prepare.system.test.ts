@@ -396,7 +396,7 @@ describe('Prepare a VM over SSH: provisioning, the starting score and the profil
           protectedMode: true,
           logger: { info() {}, warn() {}, error() {} },
         });
-        const status = await client.prepare();
+        const status = await client.ensureRunnerSetUp();
         assert.equal(status.mode, 'protected');
         assert.equal(status.environment.starting_score, -42);
         await client.start();

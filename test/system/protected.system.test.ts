@@ -16,60 +16,25 @@ import { RunnerCommandError, RunnerClient } from '../../src/core/runnerClient';
 import { SshTarget } from '../../src/core/ssh/sshTarget';
 import type { ExecResult } from '../../src/core/target';
 import { recordFigure } from '../support/figures';
+import { INSTALLED_RUNNER, PROTECTED_HOME, PROTECTED_SUDOERS } from '../support/prepareMachine';
+import { participantConnection, protectedSetup } from '../support/protectedSetup';
 import { FIXTURE_ENVIRONMENTS, REPO_ROOT } from '../support/runner';
 import { loginUser, type Sshd, startSshd, TEST_USER } from '../support/sshd';
 
 const SCRIPT = path.join(REPO_ROOT, 'environments', 'provision-protected.sh');
 const ENVIRONMENT = path.join(FIXTURE_ENVIRONMENTS, 'protected-demo');
 const ENV_ID = 'protected-demo';
-const HOME = '/etc/rebench';
-const RUNNER = '/usr/local/bin/rebench-runner';
-const SUDOERS = '/etc/sudoers.d/rebench';
+const HOME = PROTECTED_HOME;
+const RUNNER = INSTALLED_RUNNER;
+const SUDOERS = PROTECTED_SUDOERS;
 const SCORER = 'rebench-scorer-t';
 const SOLUTION_USER = 'rebench-solution-t';
-/** Written into /etc/rebench before provisioning: what this test may remove afterwards. */
-const MARKER = path.join(HOME, '.protected-system-test');
-const MARKER_TEXT = 'made by test/system/protected.system.test.ts; removed by it\n';
-
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function commandExists(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
-function userExists(name: string): boolean {
-  return spawnSync('id', ['-u', name], { stdio: 'ignore' }).status === 0;
-}
-
-/** Why this machine cannot host the test, or undefined. Never touches a set-up this test did not make. */
-function unsuitable(): string | undefined {
-  if (!isRoot) return 'it provisions the machine and must run as root';
-  for (const tool of ['sudo', 'visudo', 'runuser', 'useradd', 'userdel']) {
-    if (!commandExists(tool)) return `${tool} is not installed`;
-  }
-  const ours = fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8') === MARKER_TEXT;
-  if (ours) return undefined;
-  for (const p of [HOME, RUNNER, SUDOERS, `${SUDOERS}-solution`]) {
-    if (fs.existsSync(p)) return `${p} exists and was not made by this test: a real protected set-up may be on this machine`;
-  }
-  for (const u of [SCORER, SOLUTION_USER]) if (userExists(u)) return `the user ${u} exists and was not made by this test`;
-  return undefined;
-}
-
-/** Removes everything the provisioning made; only called when the marker shows it is ours. */
-function cleanUp(solutionDir: string): void {
-  if (!(fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8') === MARKER_TEXT)) return;
-  fs.rmSync(SUDOERS, { force: true });
-  fs.rmSync(`${SUDOERS}-solution`, { force: true });
-  fs.rmSync(RUNNER, { force: true });
-  fs.rmSync(solutionDir, { recursive: true, force: true });
-  // userdel refuses while the user runs a process: a scorer left running would be a bug the error names.
-  for (const u of [SCORER, SOLUTION_USER]) {
-    if (userExists(u)) execFileSync('userdel', [u], { stdio: 'pipe' });
-    if (spawnSync('getent', ['group', u], { stdio: 'ignore' }).status === 0) execFileSync('groupdel', [u], { stdio: 'pipe' });
-  }
-  fs.rmSync(HOME, { recursive: true, force: true });
-}
+/** Claimed by a marker in /etc/rebench before provisioning: what this test may remove afterwards. */
+const machine = protectedSetup({
+  testFile: 'test/system/protected.system.test.ts',
+  marker: '.protected-system-test',
+  users: [SCORER, SOLUTION_USER],
+});
 
 function provision(args: string[] = []): { code: number | null; out: string } {
   const r = spawnSync(
@@ -125,24 +90,22 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
   let entries: ScoreLogEntry[] = [];
 
   before(async function () {
-    const why = unsuitable();
+    const why = machine.unsuitable();
     if (why) {
       console.log(`      skipped: ${why}`);
       this.skip();
     }
     ({ user, home } = loginUser());
     solutionDir = path.join(home, 'solution');
-    cleanUp(solutionDir); // what an earlier, interrupted run left
-    fs.mkdirSync(HOME, { mode: 0o755 });
-    fs.writeFileSync(MARKER, MARKER_TEXT);
+    machine.claim(solutionDir);
     sshd = await startSshd();
   });
 
   after(async () => {
     target?.dispose();
     await sshd?.stop();
-    if (solutionDir) cleanUp(solutionDir);
-    assert.ok(!fs.existsSync(SUDOERS) || !fs.existsSync(MARKER), 'the sudo rule was removed');
+    if (solutionDir) machine.cleanUp(solutionDir);
+    assert.ok(!fs.existsSync(SUDOERS) || !machine.ours(), 'the sudo rule was removed');
   });
 
   describe('provisioning', () => {
@@ -247,17 +210,7 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
     before(async function () {
       if (!fs.existsSync(SUDOERS)) this.skip(); // provisioning failed; its test says why
       for (const rel of ['.rebench', 'rebench']) fs.rmSync(path.join(home, rel), { recursive: true, force: true });
-      target = new SshTarget({
-        host: sshd.host,
-        port: sshd.port,
-        user: sshd.user,
-        identityFiles: [sshd.clientKeyPath],
-        agent: false,
-        pinnedFingerprint: sshd.hostFingerprint,
-        knownHostsFiles: [],
-        logger,
-      });
-      await target.connect();
+      target = await participantConnection(sshd, logger);
       client = new RunnerClient({
         target,
         environmentId: ENV_ID,
@@ -269,7 +222,7 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
     });
 
     it('prepare checks the runner version through sudo and uploads nothing', async () => {
-      const status = await client.prepare();
+      const status = await client.ensureRunnerSetUp();
       assert.equal(status.runner_version, RUNNER_VERSION);
       assert.equal(status.mode, 'protected');
       assert.equal(status.environment.id, ENV_ID);
@@ -290,7 +243,7 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
         logger,
       });
       await assert.rejects(
-        old.prepare(),
+        old.ensureRunnerSetUp(),
         new RegExp(`version 0\\.9\\.0, but this extension needs ${RUNNER_VERSION.replace(/\./g, '\\.')}\\. Ask your organiser`),
       );
       const none = new RunnerClient({
@@ -302,7 +255,7 @@ describe('Protected mode on a real set-up: provision-protected.sh, the sudo rule
         protectedRunnerCommand: 'sudo -n /usr/local/bin/no-such-runner',
         logger,
       });
-      await assert.rejects(none.prepare(), /The protected runner could not be run .*Ask your organiser to check the VM's set-up/);
+      await assert.rejects(none.ensureRunnerSetUp(), /The protected runner could not be run .*Ask your organiser to check the VM's set-up/);
       fs.rmSync(`${home}/old-runner`);
     });
 

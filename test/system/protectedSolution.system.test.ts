@@ -1,8 +1,9 @@
 // Protected mode when a scorer runs the participant's code: provision-protected.sh makes a solution user,
 // and the scorer starts the participant's code as that user, in a child process, through the process split
 // of reservoir-scan (environments/reservoir-scan/sandbox.py and solution_child.py, copied into a test
-// environment whose "solution" tries everything it must not do). The participant works over SSH on loopback
-// through the one sudo rule, as in protected.system.test.ts.
+// environment whose "solution" tries everything it must not do); then training-speed's scorer (its own
+// sandbox.py and script_child.py) with a train.sh that probes the same limits before it trains. The
+// participant works over SSH on loopback through the one sudo rule, as in protected.system.test.ts.
 //
 // It changes the machine (/etc/rebench, /usr/local/bin/rebench-runner, /etc/sudoers.d/rebench, two system
 // users), so it runs only as root and only when none of those exist, unless its own marker file shows that
@@ -14,56 +15,37 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SshTarget } from '../../src/core/ssh/sshTarget';
+import type { SshTarget } from '../../src/core/ssh/sshTarget';
+import { INSTALLED_RUNNER, PROTECTED_HOME, PROTECTED_SUDOERS } from '../support/prepareMachine';
+import { participantConnection, protectedSetup } from '../support/protectedSetup';
 import { FIXTURE_ENVIRONMENTS, REPO_ROOT } from '../support/runner';
 import { loginUser, type Sshd, startSshd } from '../support/sshd';
 
 const SCRIPT = path.join(REPO_ROOT, 'environments', 'provision-protected.sh');
 const SPLIT_FILES = ['sandbox.py', 'solution_child.py'].map((f) => path.join(REPO_ROOT, 'environments', 'reservoir-scan', f));
 const ENV_ID = 'sandbox-probe';
-const HOME = '/etc/rebench';
-const RUNNER = '/usr/local/bin/rebench-runner';
-const SUDOERS = '/etc/sudoers.d/rebench';
+const HOME = PROTECTED_HOME;
+const RUNNER = INSTALLED_RUNNER;
+const SUDOERS = PROTECTED_SUDOERS;
 const SCORER = 'rebench-scorer-p';
 const SOLUTION_USER = 'rebench-solution-p';
 const OTHER_DIR = '/var/tmp/rebench-probe-other';
-const MARKER = path.join(HOME, '.protected-solution-system-test');
-const MARKER_TEXT = 'made by test/system/protectedSolution.system.test.ts; removed by it\n';
+/** Claimed by a marker in /etc/rebench before provisioning; the probes may leave the solution user's processes running. */
+const machine = protectedSetup({
+  testFile: 'test/system/protectedSolution.system.test.ts',
+  marker: '.protected-solution-system-test',
+  users: [SCORER, SOLUTION_USER],
+  tools: ['pgrep', 'setfacl', 'getfacl'],
+  kill: [SOLUTION_USER],
+  alsoRemove: [OTHER_DIR],
+});
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const ours = () => fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8') === MARKER_TEXT;
-const userExists = (name: string) => spawnSync('id', ['-u', name], { stdio: 'ignore' }).status === 0;
-const groupExists = (name: string) => spawnSync('getent', ['group', name], { stdio: 'ignore' }).status === 0;
-
-/** Why this machine cannot host the test, or undefined. Never touches a set-up this test did not make. */
+/** Why this machine cannot host the test, or undefined. */
 function unsuitable(): string | undefined {
-  if (!isRoot) return 'it provisions the machine and must run as root';
-  for (const tool of ['sudo', 'visudo', 'runuser', 'useradd', 'userdel', 'pgrep', 'setfacl', 'getfacl']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) return `${tool} is not installed`;
-  }
+  const why = machine.unsuitable();
+  if (why) return why;
   const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-  if (torch.status !== 0) return "the system's python3 has no PyTorch (the child process imports it)";
-  if (ours()) return undefined;
-  for (const p of [HOME, RUNNER, SUDOERS, `${SUDOERS}-solution`]) {
-    if (fs.existsSync(p)) return `${p} exists and was not made by this test: a real protected set-up may be on this machine`;
-  }
-  for (const u of [SCORER, SOLUTION_USER]) if (userExists(u)) return `the user ${u} exists and was not made by this test`;
-  return undefined;
-}
-
-function cleanUp(solutionDir: string): void {
-  if (!ours()) return;
-  spawnSync('pkill', ['-KILL', '-u', SOLUTION_USER]);
-  fs.rmSync(SUDOERS, { force: true });
-  fs.rmSync(`${SUDOERS}-solution`, { force: true });
-  fs.rmSync(RUNNER, { force: true });
-  fs.rmSync(solutionDir, { recursive: true, force: true });
-  fs.rmSync(OTHER_DIR, { recursive: true, force: true });
-  for (const u of [SCORER, SOLUTION_USER]) {
-    if (userExists(u)) execFileSync('userdel', [u], { stdio: 'pipe' });
-    if (groupExists(u)) execFileSync('groupdel', [u], { stdio: 'pipe' });
-  }
-  fs.rmSync(HOME, { recursive: true, force: true });
+  return torch.status === 0 ? undefined : "the system's python3 has no PyTorch (the child process imports it)";
 }
 
 const mode = (p: string) => (fs.statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
@@ -91,9 +73,7 @@ describe("Protected mode: the participant's code that a scorer runs reaches noth
     let home: string;
     ({ user, home } = loginUser());
     solutionDir = path.join(home, 'probe-solution');
-    cleanUp(solutionDir);
-    fs.mkdirSync(HOME, { mode: 0o755 });
-    fs.writeFileSync(MARKER, MARKER_TEXT);
+    machine.claim(solutionDir);
     // The test environment: the fixture plus the split's two files, exactly as reservoir-scan ships them.
     envCopy = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-probe-env-'));
     fs.cpSync(path.join(FIXTURE_ENVIRONMENTS, ENV_ID), path.join(envCopy, ENV_ID), { recursive: true });
@@ -128,23 +108,13 @@ describe("Protected mode: the participant's code that a scorer runs reaches noth
         .join('\n'),
     );
     sshd = await startSshd();
-    target = new SshTarget({
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      identityFiles: [sshd.clientKeyPath],
-      agent: false,
-      pinnedFingerprint: sshd.hostFingerprint,
-      knownHostsFiles: [],
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    });
-    await target.connect();
+    target = await participantConnection(sshd, { info: () => undefined, warn: () => undefined, error: () => undefined });
   });
 
   after(async () => {
     target?.dispose();
     await sshd?.stop();
-    if (solutionDir) cleanUp(solutionDir);
+    if (solutionDir) machine.cleanUp(solutionDir);
     if (envCopy) fs.rmSync(envCopy, { recursive: true, force: true });
   });
 
@@ -234,5 +204,110 @@ describe("Protected mode: the participant's code that a scorer runs reaches noth
     const secret = await target.exec(`cat ${path.join(HOME, 'scorer-secret')}`);
     assert.notEqual(secret.code, 0);
     assert.match(secret.stderr, /Permission denied/);
+  });
+});
+
+describe("Protected mode: training-speed runs the participant's train.sh as the solution user, from a clean copy", function () {
+  this.timeout(600_000);
+  const TRAINING = path.join(REPO_ROOT, 'environments', 'training-speed');
+  const TS_ID = 'training-speed-cpu';
+  // Where the script reports what it reached: a folder anyone may write (not /tmp, whose sticky bit keeps the
+  // solution user from appending to a file the test made there).
+  const RECORD_DIR = '/var/tmp/rebench-training-probe';
+  const RECORD = path.join(RECORD_DIR, 'record.txt');
+  let user = '';
+  let solutionDir = '';
+  let envCopy = '';
+  let sshd: Sshd;
+  let target: SshTarget;
+
+  before(async function () {
+    const why = unsuitable();
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+    let home: string;
+    ({ user, home } = loginUser());
+    solutionDir = path.join(home, 'training-solution');
+    machine.claim(solutionDir);
+    // The environment as it ships, scored at its tiny CPU size (the scorer's own switch, set by a wrapper
+    // the runner starts: through sudo no variable reaches it), with a secret in protected/ to probe for.
+    envCopy = fs.mkdtempSync(path.join(os.tmpdir(), 'rebench-training-env-'));
+    const env = path.join(envCopy, TS_ID);
+    fs.cpSync(TRAINING, env, { recursive: true, filter: (f) => !f.includes('__pycache__') });
+    fs.writeFileSync(path.join(env, 'cpu_score.py'), 'import os\nos.environ["REBENCH_TRAINING_CPU_TEST"] = "1"\nimport score\nscore.main()\n');
+    const manifest = JSON.parse(fs.readFileSync(path.join(env, 'manifest.json'), 'utf8'));
+    Object.assign(manifest, { id: TS_ID, hardware: { gpus: 0, min_free_disk_gb: 0.01 } });
+    manifest.scoring.command = ['{python}', 'cpu_score.py'];
+    fs.writeFileSync(path.join(env, 'manifest.json'), JSON.stringify(manifest, null, 2));
+    fs.mkdirSync(path.join(env, 'protected'));
+    fs.writeFileSync(path.join(env, 'protected', 'secret.txt'), 'the scorer only\n');
+    const r = spawnSync(
+      'bash',
+      [SCRIPT, '--environment', env, '--participant', user, '--scoring-user', SCORER, '--solution-user', SOLUTION_USER, '--solution-dir', solutionDir],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    // The participant's train.sh: what it can reach, a process left behind, then the starting training.
+    const probe = [
+      '#!/bin/bash',
+      'cd "$(dirname "$0")"',
+      `r=${RECORD}`,
+      'echo "user=$(id -un)" >> $r',
+      `for f in ${HOME}/scorer-secret ${HOME}/environments/${TS_ID}/protected/secret.txt ${HOME}/state/session.json; do`,
+      '  if cat "$f" >/dev/null 2>&1; then echo "read $f: yes" >> $r; else echo "read $f: no" >> $r; fi',
+      'done',
+      `if touch ${solutionDir}/written-by-the-script 2>/dev/null; then echo "write the solution folder: yes" >> $r; else echo "write the solution folder: no" >> $r; fi`,
+      'echo "REBENCH variables: $(env | grep -c ^REBENCH_)" >> $r',
+      'echo "cwd=$PWD" >> $r',
+      'setsid sleep 600 </dev/null >/dev/null 2>&1 &',
+      'exec "${PYTHON:-python3}" train.py',
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(solutionDir, 'train.sh'), probe);
+    execFileSync('chown', [`${user}:`, path.join(solutionDir, 'train.sh')]);
+    fs.rmSync(RECORD_DIR, { recursive: true, force: true });
+    fs.mkdirSync(RECORD_DIR);
+    fs.chmodSync(RECORD_DIR, 0o777);
+    sshd = await startSshd();
+    target = await participantConnection(sshd, { info: () => undefined, warn: () => undefined, error: () => undefined });
+  });
+
+  after(async () => {
+    target?.dispose();
+    await sshd?.stop();
+    if (solutionDir) machine.cleanUp(solutionDir);
+    if (envCopy) fs.rmSync(envCopy, { recursive: true, force: true });
+    fs.rmSync(RECORD_DIR, { recursive: true, force: true });
+  });
+
+  it('scores the run: the script ran as the solution user in a copy, reached nothing protected, and left nothing running', async () => {
+    const start = await target.exec(`sudo -n ${RUNNER} start --json`);
+    assert.equal(start.code, 0, start.stdout + start.stderr);
+    const scored = await target.exec(`sudo -n ${RUNNER} score --follow --json`);
+    assert.equal(scored.code, 0, scored.stdout + scored.stderr);
+    const entry = scored.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; entry?: { score: number | null; message: string } })
+      .find((l) => l.type === 'entry')?.entry;
+    assert.ok(entry, scored.stdout);
+    console.log(`      ${entry.message}`);
+    // The scorer, as the scoring user, read the weights the solution user wrote, and they are the recipe's.
+    assert.ok(entry.score !== null, entry.message);
+    assert.match(entry.message, /weights differ from the reference run's by 0\.0000 of its update/);
+    const record = fs.readFileSync(RECORD, 'utf8');
+    assert.match(record, new RegExp(`^user=${SOLUTION_USER}$`, 'm'));
+    assert.doesNotMatch(record, /: yes$/m, record);
+    assert.match(record, /^read .*scorer-secret: no$/m);
+    assert.match(record, /^read .*protected\/secret\.txt: no$/m);
+    assert.match(record, /^write the solution folder: no$/m);
+    assert.match(record, /^REBENCH variables: 0$/m);
+    const cwd = /^cwd=(.*)$/m.exec(record)?.[1] ?? '';
+    assert.match(cwd, /^\/tmp\/rebench-solution-[^/]+\/solution$/);
+    assert.ok(!fs.existsSync(cwd), 'the copy is removed after the run');
+    assert.equal(spawnSync('pgrep', ['-u', SOLUTION_USER]).status, 1, 'a process of the solution user outlived the scoring run');
+    assert.ok(!fs.existsSync(path.join(solutionDir, 'written-by-the-script')));
   });
 });

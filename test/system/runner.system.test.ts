@@ -181,6 +181,8 @@ describe('runner (real process, temporary home)', function () {
       starting_score: 0,
       manifest_starting_score: 0,
       starting_score_measured_at: null,
+      calibration_pending: null,
+      visible: 'all',
       reference_score: 10,
       time_limit_s: 3600,
       pauses_allowed: true,
@@ -189,7 +191,9 @@ describe('runner (real process, temporary home)', function () {
       gpu_model: null,
       min_free_disk_gb: 1,
       scoring_timeout_s: 60,
+      submit: null,
     });
+    assert.equal(s.aggregate, null, 'the environment records no aggregate');
     assert.ok(Math.abs(Date.parse(s.now) - Date.now()) < 5000);
     assert.equal(fs.readFileSync(path.join(h.solutionDir, 'delay_s'), 'utf8'), '5\n');
     h.writeSolution('delay_s', '0.1\n');

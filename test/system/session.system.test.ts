@@ -50,7 +50,7 @@ for (const kind of TARGET_KINDS) {
 
     it('prepare() uploads the runner and the environment and sets up; a second prepare re-uploads nothing and keeps the session', async () => {
       const rig = await world.rig('slow-scorer');
-      const status = await rig.client.prepare();
+      const status = await rig.client.ensureRunnerSetUp();
       assert.equal(status.state, 'not_started');
       assert.equal(status.mode, 'unprotected');
       assert.equal(status.runner_version, RUNNER_VERSION);
@@ -70,13 +70,13 @@ for (const kind of TARGET_KINDS) {
 
       // Unchanged: nothing is uploaded again.
       let mark = rig.log.lines.length;
-      assert.equal((await rig.client.prepare()).state, 'not_started');
+      assert.equal((await rig.client.ensureRunnerSetUp()).state, 'not_started');
       assert.deepEqual(rig.log.matching(/Uploading/, mark), []);
 
       // Changed locally before the start: the environment (only) is uploaded again.
       fs.appendFileSync(path.join(rig.environmentSource, 'instructions.md'), '\nRevised before the start.\n');
       mark = rig.log.lines.length;
-      await rig.client.prepare();
+      await rig.client.ensureRunnerSetUp();
       assert.deepEqual(
         rig.log.matching(/Uploading/, mark).map((l) => l.replace(/ to .*/, '')),
         ['info Uploading environment slow-scorer'],
@@ -88,7 +88,7 @@ for (const kind of TARGET_KINDS) {
 
       // After the start: a fresh client (a new window) re-uploads nothing and resets nothing.
       const again = await world.rig('slow-scorer');
-      const kept = await again.client.prepare();
+      const kept = await again.client.ensureRunnerSetUp();
       assert.deepEqual(again.log.matching(/Uploading/), []);
       assert.equal(kept.state, 'running');
       assert.equal(kept.started_at, started.started_at);
@@ -98,7 +98,7 @@ for (const kind of TARGET_KINDS) {
       // Changed locally after the start: the VM's copy is kept, with a warning.
       fs.appendFileSync(path.join(rig.environmentSource, 'instructions.md'), '\nRevised after the start.\n');
       mark = rig.log.lines.length;
-      assert.equal((await rig.client.prepare()).started_at, started.started_at);
+      assert.equal((await rig.client.ensureRunnerSetUp()).started_at, started.started_at);
       assert.deepEqual(rig.log.matching(/Uploading/, mark), []);
       assert.equal(rig.log.matching(/warn The environment on .* differs .* the VM's copy is kept/, mark).length, 1);
       assert.doesNotMatch(await rig.readText(`${envDir}/instructions.md`), /after the start/);
@@ -106,7 +106,7 @@ for (const kind of TARGET_KINDS) {
 
     it('measures the clock offset: near zero on one machine, with the round trip recorded', async () => {
       const rig = await world.rig('slow-scorer');
-      await rig.client.prepare();
+      await rig.client.ensureRunnerSetUp();
       const before = Date.now();
       const { status, offset } = await rig.client.status();
       const after = Date.now();
@@ -153,7 +153,7 @@ for (const kind of TARGET_KINDS) {
 
     it('instructions() is refused before the start and returned after it', async () => {
       const rig = await world.rig('slow-scorer');
-      await rig.client.prepare();
+      await rig.client.ensureRunnerSetUp();
       await assert.rejects(rig.client.instructions(), isRefused(/shown once the session starts/));
       await rig.client.start();
       const shown = await rig.client.instructions();

@@ -12,7 +12,7 @@ import { StudyWatch } from '../../src/organiser/watch';
 import type { StudySnapshot, WatchRow } from '../../src/organiser/watchModel';
 import { runWatch, WATCH_EXIT } from '../../src/organiser/watchCommand';
 import { plainLines } from '../../src/organiser/watchRender';
-import { startStudy, type HostPlan, type Study } from '../support/study';
+import { sessionProfile, startStudy, type HostPlan, type Study } from '../support/study';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -190,20 +190,7 @@ describe('Watching a study of many VMs over SSH', function () {
     // Hosts of servers still running: participant-005 has not started.
     for (const i of [0, 5]) {
       const s = study.hosts[i]!.spec;
-      fs.writeFileSync(
-        path.join(profiles, `${s.participant}.json`),
-        JSON.stringify({
-          name: s.participant,
-          host: s.host,
-          port: s.port,
-          user: s.user,
-          host_key_fingerprint: s.fingerprint,
-          environment: s.environment,
-          protected: false,
-          identity_file: s.identityFile,
-          runner_command: s.runnerCommand,
-        }),
-      );
+      fs.writeFileSync(path.join(profiles, `${s.participant}.json`), JSON.stringify(sessionProfile(s)));
     }
     const out: string[] = [];
     const err: string[] = [];

@@ -148,6 +148,20 @@ export async function webviewFrame(page: Page, viewTitle?: string, timeoutMs = 3
   }
 }
 
+/**
+ * The RE-Bench session view's frame: the webview whose document is the session view (`main.app.layout-view`),
+ * since the titles of webview frames are not stable across VS Code versions.
+ */
+export async function sessionViewFrame(page: Page, timeoutMs = 30_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const frame = await webviewFrame(page, undefined, Math.max(1_000, deadline - Date.now()));
+    if (await frame.locator('main.app.layout-view').count()) return frame;
+    if (Date.now() > deadline) throw new Error('No webview holds the RE-Bench session view.');
+    await page.waitForTimeout(200);
+  }
+}
+
 /** Saves a PNG of the page to .test-output/screenshots/<name>.png and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   const safe = name.replace(/[^\w.-]+/g, '-');

@@ -18,6 +18,7 @@ import {
   repoRoot,
   runCommand,
   screenshot,
+  sessionViewFrame,
   screenshotOf,
   startCodeServerWithVsix,
   statusBarEntry,
@@ -65,16 +66,6 @@ async function assertInert(frame: Frame, where: string): Promise<void> {
   assert.deepEqual(found, { imgs: [], iframes: [], scripts: [], jsLinks: [], handlers: [] }, `${where} holds elements made from the hostile text`);
 }
 
-async function sessionView(page: Page): Promise<Frame> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const frame = await webviewFrame(page, undefined, Math.max(1_000, deadline - Date.now()));
-    if (await frame.locator('main.app.layout-view').count()) return frame;
-    if (Date.now() > deadline) throw new Error('No webview holds the RE-Bench session view.');
-    await page.waitForTimeout(200);
-  }
-}
-
 describe('Hostile text from the VM shows literally and runs nothing', function () {
   this.timeout(120_000);
   let sshd: Sshd;
@@ -119,7 +110,7 @@ describe('Hostile text from the VM shows literally and runs nothing', function (
     await runCommand(page, 'RE-Bench: Connect to a VM…');
     await pickQuickPickItem(page, 'Hostile VM');
     await runCommand(page, 'RE-Bench: Show Session View');
-    view = await sessionView(page);
+    view = await sessionViewFrame(page);
     await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal((await text(view, '.environment-title > span')).trim(), TITLE);
     await assertInert(view, 'the session view');

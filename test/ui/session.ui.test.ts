@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
+import { grantTime } from '../../src/organiser/grant';
+import type { HostSpec } from '../../src/organiser/hosts';
 import { startSshd, type Sshd } from '../support/sshd';
 import {
   answerFileDialog,
@@ -15,12 +17,14 @@ import {
   freshUiLoginUser,
   modalDialog,
   notification,
+  notificationTexts,
   openWorkbench,
   pickQuickPickItem,
   quickInput,
   reloadWindow,
   runCommand,
   screenshot,
+  sessionViewFrame,
   screenshotOf,
   startCodeServerWithVsix,
   statusBarEntry,
@@ -33,6 +37,16 @@ import {
 /** The bundled demo environment: an 8-hour limit, and a scorer that prints progress for a few seconds. */
 const ENVIRONMENT = { id: 'demo-fast-function', title: 'Make a slow function fast', timeLimitS: 8 * 3600 };
 const SCORING_TIMEOUT_MS = 60_000;
+/** What the organiser's profile adds: the study's rules, questions after the session, reasons to give up. */
+const STUDY = {
+  rules: ['AI assistants may not be used.', 'Internet search is allowed.'],
+  questions: [
+    { id: 'difficulty', text: 'How hard was the task?', type: 'scale', labels: ['very easy', 'very hard'] },
+    { id: 'approach', text: 'Which approach helped most?', type: 'choice', choices: ['Profiling first', 'Reading the scorer', 'Trial and error'] },
+    { id: 'comments', text: 'Anything else the organisers should know?', type: 'text' },
+  ],
+  reasons: ['Out of ideas', 'Ran out of energy'],
+};
 
 /** "7:59:52" → seconds. */
 function parseClock(text: string): number {
@@ -99,17 +113,6 @@ async function faintChartText(view: Frame): Promise<string[]> {
   return faint;
 }
 
-async function sessionView(page: Page): Promise<Frame> {
-  // Titles of webview frames are not stable across versions; the session view is the one with a timer.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const frame = await webviewFrame(page, undefined, Math.max(1_000, deadline - Date.now()));
-    if (await frame.locator('main.app.layout-view').count()) return frame;
-    if (Date.now() > deadline) throw new Error('No webview holds the RE-Bench session view.');
-    await page.waitForTimeout(200);
-  }
-}
-
 const THEMES = [
   { name: 'Default Dark Modern', slug: 'dark', themeType: 'vs-dark', alsoHighContrast: true },
   { name: 'Default Light Modern', slug: 'light', themeType: 'vs', alsoHighContrast: false },
@@ -167,7 +170,7 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         await icon.click();
         // Away from the icon, so its hover label does not cover the view in the screenshots.
         await page.mouse.move(800, 400);
-        view = await sessionView(page);
+        view = await sessionViewFrame(page);
         await view.locator('.connection-word', { hasText: 'Disconnected' }).waitFor({ state: 'visible', timeout: 15_000 });
         await view.locator('button', { hasText: /^Connect$/ }).waitFor({ state: 'visible' });
         await shot('1-not-connected');
@@ -183,6 +186,53 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         assert.deepEqual(emptyCards, [], 'empty cards are shown in the disconnected view');
       });
 
+      it('shows a failed Connect Now once, with no dialog, and removes an imported profile from the picker after a confirmation', async () => {
+        const wrongKey = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+        for (const name of ['Wrong key VM', 'Old study VM']) {
+          const file = writeProfile(
+            profileDir,
+            { name, host: sshd.host, port: sshd.port, user: login.user, host_key_fingerprint: wrongKey, environment: ENVIRONMENT.id },
+            `${name.replace(/ /g, '-')}.json`,
+          );
+          await runCommand(page, 'RE-Bench: Import Session Profile…');
+          await answerFileDialog(page, file);
+          if (name === 'Wrong key VM') await clickNotificationButton(page, `RE-Bench: imported the session profile "${name}"`, 'Connect Now');
+        }
+        // The failure of that connection is shown once: one notification, and no "Command … resulted in an error".
+        const failed = notification(page, /RE-Bench: .*host key/i);
+        await failed.first().waitFor({ state: 'visible', timeout: 30_000 });
+        await page.waitForTimeout(1_500);
+        assert.equal(await failed.count(), 1, `notifications: ${JSON.stringify(await notificationTexts(page))}`);
+        assert.equal(await modalDialog(page).count(), 0, 'a dialog also reports the failure');
+        assert.deepEqual(
+          (await notificationTexts(page)).filter((t) => /resulted in an error/.test(t)),
+          [],
+        );
+        await page.keyboard.press('Escape');
+
+        // The picker offers both imported profiles, each with a button that removes it.
+        await view.locator('button', { hasText: /^Connect$/ }).click();
+        const row = quickInput(page).locator('.monaco-list-row', { hasText: 'Old study VM' });
+        await row.waitFor({ state: 'visible', timeout: 15_000 });
+        await row.hover();
+        await shot('1b-picker-remove-button');
+        await row.locator('.action-label.codicon-trash, .codicon-trash').first().click();
+        const dialog = modalDialog(page);
+        await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+        assert.match(await dialog.innerText(), /Remove the session profile "Old study VM"\?[\s\S]*Nothing on the VM changes/);
+        await shot('1b-remove-profile-dialog');
+        await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
+        // The picker comes back without it.
+        await quickInput(page).locator('.monaco-list-row', { hasText: 'Wrong key VM' }).waitFor({ state: 'visible', timeout: 15_000 });
+        assert.equal(await quickInput(page).locator('.monaco-list-row', { hasText: 'Old study VM' }).count(), 0, 'the removed profile is still offered');
+        // Connecting from the view to the wrong key fails, and says so next to the button.
+        await pickQuickPickItem(page, 'Wrong key VM');
+        const error = view.locator('.connection .action-error');
+        await error.waitFor({ state: 'visible', timeout: 30_000 });
+        assert.match(await error.innerText(), /host key/i);
+        await shotView('1c-connect-failed');
+      });
+
       it("imports the organiser's session profile through the file dialog and connects with the pinned host key", async () => {
         const profile = writeProfile(profileDir, {
           name: `UI test VM (${theme.slug})`,
@@ -192,12 +242,17 @@ describe('The participant flow in a real VS Code, over SSH', function () {
           host_key_fingerprint: sshd.hostFingerprint,
           environment: ENVIRONMENT.id,
           identity_file: sshd.clientKeyPath,
+          rules: STUDY.rules,
+          end_questions: STUDY.questions,
+          give_up_reasons: STUDY.reasons,
         });
         await runCommand(page, 'RE-Bench: Import Session Profile…');
         await answerFileDialog(page, profile);
         await clickNotificationButton(page, `RE-Bench: imported the session profile "UI test VM (${theme.slug})"`, 'Connect Now');
         await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });
         assert.equal((await view.locator('.connection-target').innerText()).trim(), `${login.user}@127.0.0.1:${sshd.port}`);
+        // The error of the failed connection before is gone: the state it described is over.
+        assert.equal(await view.locator('.connection .action-error').isVisible(), false, 'the old connection error stays under "Connected"');
         assert.equal((await view.locator('.environment-title > span').first().innerText()).trim(), ENVIRONMENT.title);
         assert.equal((await view.locator('.timer-label').textContent())?.trim(), 'Not started');
         assert.equal((await view.locator('.timer-value').innerText()).trim(), '8:00:00');
@@ -220,9 +275,17 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         assert.doesNotMatch(text, /✗/, 'a pre-flight check failed');
         assert.match(text, /✓ .*Host key matches the pinned fingerprint/s);
         assert.match(text, /Your best score counts \(lower is better\)/);
+        // The study's rules, and that starting agrees to them.
+        assert.match(
+          text,
+          new RegExp(
+            `The study's rules:\\s*• ${STUDY.rules[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*• ${STUDY.rules[1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+          ),
+        );
+        assert.match(text, /Starting confirms that you agree to them; your confirmation is recorded on the VM with the time/);
         await shot('3-preflight-dialog');
         startedMs = Date.now();
-        await dialog.locator('.monaco-button', { hasText: 'Start the Clock' }).click();
+        await dialog.locator('.monaco-button', { hasText: 'Agree to the Rules and Start' }).click();
         await dialog.waitFor({ state: 'hidden' });
 
         await view.locator('.timer-label', { hasText: 'Time left' }).waitFor({ state: 'visible', timeout: 30_000 });
@@ -298,11 +361,21 @@ describe('The participant flow in a real VS Code, over SSH', function () {
       });
 
       it('restores the scored solution from the history table, after a dialog that says what it overwrites', async () => {
-        const restore = view.locator('table.runs tbody tr.run').first().locator('td.kept button', { hasText: 'Restore' });
+        const restore = view.locator('table.runs tbody .kept button', { hasText: 'Restore' }).first();
         await restore.waitFor({ state: 'visible', timeout: 10_000 });
         assert.equal(await restore.getAttribute('aria-label'), 'Restore the solution of this run (run 1)');
         await view.locator('section.history-table').scrollIntoViewIfNeeded();
         await shotView('8-kept-solutions');
+        // The narrow table fits the sidebar: nothing is cut off at the right, Changes and Restore included.
+        const fit = await view.locator('section.history-table').evaluate((section) => {
+          const wrap = section.querySelector('.table-wrap') as HTMLElement;
+          const right = document.documentElement.clientWidth;
+          const cut = Array.from(section.querySelectorAll('th, td, button'))
+            .filter((e) => e.getBoundingClientRect().right > right + 0.5)
+            .map((e) => `${e.tagName} ${(e.textContent ?? '').trim().slice(0, 20)}`);
+          return { overflow: wrap.scrollWidth - wrap.clientWidth, cut };
+        });
+        assert.deepEqual(fit, { overflow: 0, cut: [] }, 'the history table is wider than the session view');
         await restore.click();
         const dialog = modalDialog(page);
         await dialog.waitFor({ state: 'visible', timeout: 30_000 });
@@ -332,6 +405,53 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         await shot('9-note-recorded');
       });
 
+      it('asks before connecting to another VM while the session runs; when that fails, the countdown stays, marked not connected', async () => {
+        await runCommand(page, 'RE-Bench: Connect to a VM…');
+        await pickQuickPickItem(page, 'Wrong key VM');
+        const dialog = modalDialog(page);
+        await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+        const text = await dialog.innerText();
+        assert.match(
+          text,
+          new RegExp(`A session is running on "UI test VM \\(${theme.slug}\\)" \\(${login.user}@127\\.0\\.0\\.1:${sshd.port}\\) \\(\\d+:\\d\\d:\\d\\d left\\)`),
+        );
+        assert.match(text, /The session there goes on: its clock runs on the VM/);
+        await shot('10-switch-dialog');
+        await dialog.locator('.monaco-button', { hasText: 'Connect to Wrong key VM' }).click();
+        await notification(page, /RE-Bench: .*host key/i)
+          .first()
+          .waitFor({ state: 'visible', timeout: 30_000 });
+        // The failure is shown once: no "Command … resulted in an error" dialog on top of it.
+        await page.waitForTimeout(1_000);
+        assert.equal(await modalDialog(page).count(), 0, 'a dialog reports the failure a second time');
+        await page.waitForFunction(() => /\d+:\d\d:\d\d left · not connected/.test(document.querySelector('.part.statusbar')?.textContent ?? ''), undefined, {
+          timeout: 15_000,
+        });
+        const m = /(\d+:\d\d:\d\d) left · not connected/.exec(await statusBarEntry(page, 'RE-Bench:').innerText());
+        assert.ok(m, 'the status bar shows no countdown');
+        assertCountdown(m[1]!, startedMs, 'the status bar while not connected');
+        await view.locator('.connection-word', { hasText: /^Disconnected$/ }).waitFor({ state: 'visible', timeout: 10_000 });
+        assert.match(await view.locator('.connection-detail').innerText(), /Your session on .* goes on: its clock runs on the VM/);
+        assertCountdown(await view.locator('.timer-value').innerText(), startedMs, 'the session view while not connected');
+        await shot('10-switch-failed');
+        await view.locator('section.connection').scrollIntoViewIfNeeded();
+        await shotView('10-switch-failed');
+        // Back to the session's VM: no question, it is the one left. (A notification arriving as the picker
+        // opens can take the focus and close it: then the participant opens it again.)
+        for (let attempt = 1; ; attempt++) {
+          await runCommand(page, 'RE-Bench: Connect to a VM…');
+          try {
+            await pickQuickPickItem(page, `UI test VM (${theme.slug})`, { timeoutMs: 10_000 });
+            break;
+          } catch (e) {
+            if (attempt >= 3) throw e;
+            await page.keyboard.press('Escape');
+          }
+        }
+        await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });
+        await page.waitForFunction(() => !/not connected/.test(document.querySelector('.part.statusbar')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      });
+
       it('draws every chart label in a colour that can be read', async () => {
         await view.locator('.chart-area svg text').first().waitFor({ state: 'attached', timeout: 10_000 });
         assert.deepEqual(await faintChartText(view), [], 'chart labels too faint to read (contrast under 3:1)');
@@ -339,7 +459,7 @@ describe('The participant flow in a real VS Code, over SSH', function () {
 
       it('comes back after "Developer: Reload Window" with the running session, without connecting again', async () => {
         await reloadWindow(page);
-        view = await sessionView(page);
+        view = await sessionViewFrame(page);
         await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });
         await view.locator('.timer-label', { hasText: 'Time left' }).waitFor({ state: 'visible', timeout: 15_000 });
         const before = assertCountdown(await view.locator('.timer-value').innerText(), startedMs, 'the session view after the reload');
@@ -358,6 +478,86 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         assert.ok(later < before, `the countdown stands still after the reload (${before} s, then ${later} s)`);
         await shot('7-after-reload');
         await shotView('7-after-reload');
+        // The instructions tab is back, with the instructions.
+        await page.locator('.tabs-container .tab', { hasText: `Instructions: ${ENVIRONMENT.title}` }).click({ timeout: 15_000 });
+        const instructions = await webviewFrame(page, 'Instructions');
+        await instructions.locator('h1', { hasText: ENVIRONMENT.title }).waitFor({ state: 'visible', timeout: 15_000 });
+        await shot('7-instructions-after-reload');
+      });
+
+      it('shows time the organiser gave back: a notification saying who gave how much and why, the new deadline and the notice under the countdown', async () => {
+        const deadlineBefore = (await view.locator('.timer-detail').innerText()).trim();
+        const reason = 'the VM was rebooted by the provider';
+        // The organiser's grant over SSH, as "RE-Bench Organiser: Extend…" makes it (unprotected: the participant's login).
+        const vm: HostSpec = {
+          participant: 'ui',
+          host: sshd.host,
+          port: sshd.port,
+          user: login.user,
+          fingerprint: sshd.hostFingerprint,
+          identityFile: sshd.clientKeyPath,
+          protectedMode: false,
+          source: 'ui test',
+        };
+        await grantTime(vm, { kind: 'extend', minutes: 30, reason }, { agent: false, knownHostsFiles: [] });
+        const said = new RegExp(`^Your organiser \\(${login.user}\\) gave you 30 min more: ${reason}\\. New deadline: \\d\\d:\\d\\d:\\d\\d\\.$`);
+        await notification(page, 'RE-Bench: Your organiser').first().waitFor({ state: 'visible', timeout: 30_000 });
+        const notice = view.locator('.time-given');
+        await notice.waitFor({ state: 'visible', timeout: 15_000 });
+        assert.match((await notice.innerText()).trim(), said);
+        assert.equal(await notice.getAttribute('role'), 'status', 'a screen reader reads it out when it arrives');
+        assert.notEqual((await view.locator('.timer-detail').innerText()).trim(), deadlineBefore, 'the deadline under the countdown moved');
+        assertCountdown(await view.locator('.timer-value').innerText(), startedMs + 30 * 60_000, 'the session view after 30 minutes were given');
+        await shot('10-time-given');
+        await shotView('10-time-given');
+      });
+
+      it("gives up from the session view with the organiser's reason, and answers the end questions in the form that opens", async () => {
+        view = await sessionViewFrame(page);
+        await view.locator('.actions button', { hasText: /^Give up$/ }).click();
+        await pickQuickPickItem(page, 'Out of ideas');
+        const input = quickInput(page).locator('.quick-input-box input');
+        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        await page.keyboard.type('The memoised version was the best I found');
+        await shot('11-give-up-reason');
+        await page.keyboard.press('Enter');
+        const dialog = modalDialog(page);
+        await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+        assert.match(await dialog.innerText(), /Give up and end your session now\?/);
+        await shot('11-give-up-dialog');
+        await dialog.locator('.monaco-button', { hasText: 'Give Up and End Session' }).click();
+        await view.locator('.timer-label', { hasText: /ended/i }).waitFor({ state: 'visible', timeout: 30_000 });
+        assert.ok(fs.readFileSync(path.join(login.home, '.rebench', 'state', 'records.jsonl'), 'utf8').includes('"give_up"'), 'no give_up record on the VM');
+
+        // The form opens in the editor.
+        await page.locator('.tabs-container .tab', { hasText: 'RE-Bench: End Questions' }).waitFor({ state: 'visible', timeout: 15_000 });
+        const form = await webviewFrame(page, 'End Questions');
+        await form.locator('fieldset.question').first().waitFor({ state: 'visible', timeout: 15_000 });
+        assert.deepEqual(
+          (await form.locator('fieldset.question legend').allInnerTexts()).map((t) => t.trim()),
+          STUDY.questions.map((q, i) => `${i + 1}. ${q.text}`),
+        );
+        await shot('12-questions-form');
+        await form.locator('label.scale-option', { hasText: '4' }).click();
+        await form.locator('label.option', { hasText: 'Profiling first' }).click();
+        await form.locator('textarea[name="comments"]').fill('The scorer output was clear.');
+        await shot('12-questions-filled');
+        await form.locator('button', { hasText: /^Send answers$/ }).click();
+        await form.locator('.form-status', { hasText: 'Thank you: your answers are recorded on the VM' }).waitFor({ state: 'visible', timeout: 30_000 });
+        await shot('12-questions-sent');
+        const answers = fs
+          .readFileSync(path.join(login.home, '.rebench', 'state', 'records.jsonl'), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { kind: string; answers?: unknown })
+          .find((r) => r.kind === 'answers');
+        assert.deepEqual(answers?.answers, [
+          { id: 'difficulty', value: 4 },
+          { id: 'approach', value: 'Profiling first' },
+          { id: 'comments', value: 'The scorer output was clear.' },
+        ]);
+        // Back to the session view for what follows.
+        view = await sessionViewFrame(page);
       });
 
       it('opened no browser dialog (alert, confirm, prompt) on the way', () => {
@@ -370,10 +570,14 @@ describe('The participant flow in a real VS Code, over SSH', function () {
           // The picker lists themes by label: "Default High Contrast" is "Dark High Contrast" there.
           await pickQuickPickItem(page, /^Dark High Contrast$/, { filter: 'high contrast' });
           await page.locator('.monaco-workbench.hc-black').waitFor({ state: 'attached', timeout: 15_000 });
-          view = await sessionView(page);
+          view = await sessionViewFrame(page);
           await view.locator('table.runs tbody tr.run').first().waitFor({ state: 'visible', timeout: 15_000 });
-          // The view follows the theme: its text colour is the high contrast foreground (white).
-          const color = await view.locator('.timer-value').evaluate((e) => getComputedStyle(e).color);
+          // The view follows the theme: its text colour is the high contrast foreground (white). (The session
+          // has ended by now, so the time is drawn muted; the environment's title is not.)
+          const color = await view
+            .locator('.environment-title > span')
+            .first()
+            .evaluate((e) => getComputedStyle(e).color);
           assert.equal(color, 'rgb(255, 255, 255)');
           await shot('8-high-contrast');
           await shotView('8-high-contrast');

@@ -986,7 +986,7 @@ async function preparedClient(answer: (command: string) => { chunks: string[]; c
     channel: false,
     logger,
   });
-  await client.prepare();
+  await client.ensureRunnerSetUp();
   preparing = false;
   return client;
 }
@@ -1175,6 +1175,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc.record({
       startingScore: finite,
       referenceScore: finite,
       pausesAllowed: fc.boolean(),
+      visible: fc.constantFrom('all' as const, 'none' as const, 'validation' as const),
     }),
     { nil: null },
   ),

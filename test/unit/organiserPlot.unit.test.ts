@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { DASHES, PALETTE, escapeXml, plotModel, progressSteps, renderPlot } from '../../src/organiser/plot';
 import { entries, host } from '../support/organiserFixtures';
+import type { RecordsReply } from '../../src/core/participantProtocol';
 
 /** The elements of one kind with their attributes, read from the SVG text. */
 function elements(svg: string, tag: string): Array<Record<string, string>> {
@@ -184,6 +185,26 @@ describe('organiser plot', () => {
       assert.doesNotMatch(a, /class="line-warning" data-participant="ann"/);
       assert.match(a, /<g class="legend-item" data-participant="ann" data-integrity="intact">/);
       assert.doesNotMatch(a.slice(a.indexOf('data-participant="ann" data-integrity="intact">')).slice(0, 600), /NOT intact/);
+    });
+
+    it('says in the legend when a participant gave up, from the session record', () => {
+      const record = {
+        index: 0,
+        kind: 'give_up',
+        time: 'then',
+        elapsed_s: 7.5 * 3600,
+        prev_hash: '0'.repeat(64),
+        hash: '1'.repeat(64),
+        reason: 'stuck',
+        choice: null,
+      };
+      const records = { intact: true, first_bad: null, reason: null, records: [record] } as RecordsReply;
+      const quitter = { ...hosts[0]!, records };
+      const brokenQuitter = { ...hosts[1]!, records };
+      const a = panel(renderPlot(plotModel([quitter, brokenQuitter], 'now')), 'env-a');
+      assert.match(a.slice(a.indexOf('<g class="legend-item" data-participant="bea"')), /^[^]{0,800}⚠ score log NOT intact, gave up at 7\.5 h</);
+      assert.match(a.slice(a.indexOf('<g class="legend-item" data-participant="ann"')), /^[^]{0,800}3 steps, gave up at 7\.5 h</);
+      assert.doesNotMatch(panel(svg, 'env-a'), /gave up/);
     });
 
     it('escapes participant names and lists hosts that were not collected', () => {

@@ -13,6 +13,7 @@ import {
   toResultsJson,
 } from '../../src/organiser/results';
 import { host } from '../support/organiserFixtures';
+import type { RecordsReply } from '../../src/core/participantProtocol';
 
 describe('organiser results table', () => {
   describe('resultRow', () => {
@@ -162,6 +163,95 @@ describe('organiser results table', () => {
     });
   });
 
+  describe('the session record', () => {
+    const rec = (index: number, kind: string, extra: object) => ({
+      index,
+      kind,
+      time: `2026-12-06T1${index}:00:00Z`,
+      elapsed_s: index * 60,
+      prev_hash: '0'.repeat(64),
+      hash: '1'.repeat(64),
+      ...extra,
+    });
+
+    it('counts notes and takes the rules confirmed, giving up and the last answers; empty where the record was not read', () => {
+      const records = {
+        intact: true,
+        first_bad: null,
+        reason: null,
+        records: [
+          rec(0, 'rules_confirmed', { rules: ['No AI assistants'], rules_sha256: 'a'.repeat(64) }),
+          rec(1, 'note', { text: 'tried a fused kernel' }),
+          rec(2, 'note', { text: 'reverted: slower' }),
+          rec(3, 'give_up', { reason: 'the GPU kept failing', choice: 'Technical problems' }),
+          rec(4, 'answers', {
+            questions: [],
+            answers: [
+              { id: 'difficulty', value: 4 },
+              { id: 'comment', value: 'too long, "really"' },
+            ],
+            skipped: false,
+          }),
+        ],
+      } as RecordsReply;
+      const plain = host(0, 'ann', { id: 'env-a' }, [{ h: 1, score: 5 }]);
+      const row = resultRow({ ...plain, records });
+      assert.equal(row.notes, 2);
+      assert.equal(row.rules_confirmed_at, '2026-12-06T10:00:00Z');
+      assert.equal(row.gave_up, 'Technical problems: the GPU kept failing');
+      assert.deepEqual(JSON.parse(row.end_answers!), { difficulty: 4, comment: 'too long, "really"' });
+      const csv = toCsv([row]).split('\r\n');
+      assert.equal(csv[0]!.split(',').indexOf('end_answers'), RESULT_COLUMNS.indexOf('end_answers'));
+      assert.ok(csv[1]!.includes('"{""difficulty"":4,""comment"":""too long, \\""really\\""""}"'), csv[1]);
+      const skipped = { ...records, records: [rec(0, 'answers', { questions: [], answers: [], skipped: true })] } as RecordsReply;
+      assert.equal(resultRow({ ...plain, records: skipped }).end_answers, 'skipped');
+      assert.equal(resultRow({ ...plain, records: skipped }).gave_up, null);
+      assert.equal(resultRow({ ...plain, records: skipped }).notes, 0);
+      assert.deepEqual(
+        [resultRow(plain).notes, resultRow(plain).rules_confirmed_at, resultRow(plain).gave_up, resultRow(plain).end_answers],
+        [null, null, null, null],
+      );
+
+      // report rebuilds the table from collection.json: the record travels in it, and a collection
+      // saved before it did still reads, with the record's columns empty.
+      const saved = JSON.stringify({ format: 'rebench-collection-1', generated_at: 'now', hosts: [hostRecord({ ...plain, records }, null)] });
+      const back = parseCollection(saved, 'c.json');
+      assert.ok(back.ok, back.ok ? '' : back.error);
+      assert.deepEqual(resultRow(hostFromRecord(back.value.hosts[0]!, 0)), resultRow({ ...plain, records }));
+      const older = JSON.parse(saved) as { hosts: Array<Record<string, unknown>> };
+      delete older.hosts[0]!.records;
+      const old = parseCollection(JSON.stringify(older), 'c.json');
+      assert.ok(old.ok, old.ok ? '' : old.error);
+      assert.equal(resultRow(hostFromRecord(old.value.hosts[0]!, 0)).notes, null);
+    });
+  });
+
+  describe("METR's aggregate and answers scored by a person", () => {
+    it("puts METR's aggregate beside the counted score, never in its place, and null where there is none", () => {
+      const plain = host(0, 'ann', { id: 'env-l', direction: 'lower', starting: 5.6, reference: 4.5 }, [{ h: 1, score: null }]);
+      assert.equal(resultRow(plain).metr_aggregate, null);
+      const aggregated = {
+        ...plain,
+        status: { ...plain.status!, aggregate: { score: 0, message: 'METR', computed_at: '2025-03-01T17:00:00.000Z', entries: 1 } },
+      };
+      const row = resultRow(aggregated);
+      assert.equal(row.metr_aggregate, 0, "METR's aggregate turned no score into 0; it is reported as it is");
+      assert.equal(row.counted_score, null, 'ours stays no score');
+      const csv = toCsv([row]).split('\r\n');
+      assert.equal(csv[1]!.split(',')[RESULT_COLUMNS.indexOf('metr_aggregate')], '0');
+      assert.equal(csv[1]!.split(',')[RESULT_COLUMNS.indexOf('counted_score')], '');
+    });
+
+    it('counts a submitted answer that a person scores later, with no score rather than 0', () => {
+      const h = host(0, 'ann', { id: 'env-a', aggregation: 'last' }, [{ h: 1, score: null }]);
+      h.entries[0] = { ...h.entries[0]!, kind: 'submit', manual: true };
+      const row = resultRow(h);
+      assert.equal(row.answers_scored_by_person, 1);
+      assert.equal(row.counted_score, null);
+      assert.equal(row.runs_per_hour, 0, 'a submitted answer is not a scoring run the participant asked for');
+    });
+  });
+
   describe('CSV', () => {
     it('quotes fields with commas, quotes, line breaks and outer spaces, as RFC 4180 asks', () => {
       assert.equal(csvField('plain'), 'plain');
@@ -196,7 +286,7 @@ describe('organiser results table', () => {
       assert.equal(lines.length, 4);
       assert.equal(lines[3], '');
       assert.equal(lines[0], RESULT_COLUMNS.join(','));
-      assert.ok(lines[1]!.startsWith('"Smith, Ann",agent@10.0.0.1:22,env-a,Environment env-a,1.0.0,higher,best,0,10,5,0.5,5,0.5,3600,'));
+      assert.ok(lines[1]!.startsWith('"Smith, Ann",agent@10.0.0.1:22,env-a,Environment env-a,1.0.0,higher,best,0,10,5,0.5,all,5,0.5,5,0.5,3600,'));
       assert.ok(lines[2]!.includes(',"refused, ""closed""",'));
       assert.equal(lines[1]!.split(',').length, RESULT_COLUMNS.length + 1); // the quoted comma in the name
     });

@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { parseProfile } from '../../src/core/profile';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseProfile, profileSchema } from '../../src/core/profile';
 
 const good = {
   name: 'Study VM 7',
@@ -83,5 +85,22 @@ describe('session profile messages say which field is wrong and what it should h
       !r.ok && /\(top level\): \[\] is not valid here\. It should be a JSON object with the fields name, host, user/.test(r.error),
       r.ok ? '' : r.error,
     );
+  });
+});
+
+describe('the README documents the session profile', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+
+  it("has a row for every field of a profile, identity_file included, in the profile's table", () => {
+    const table = readme.slice(readme.indexOf('| Field | Required | What it holds |'));
+    const rows = new Set([...table.slice(0, table.indexOf('\n\n')).matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]));
+    assert.deepEqual([...rows].sort(), Object.keys(profileSchema.shape).sort());
+  });
+
+  it("says which key a profile offers: its identity_file, the OpenSSH config's IdentityFile for its host, or the default key files", () => {
+    const keys = readme.slice(readme.indexOf('**Which key is offered**'), readme.indexOf('**Passphrase**'));
+    assert.match(keys, /the file named by the profile's `identity_file`; else the `IdentityFile` lines of your\s+OpenSSH config/);
+    assert.match(keys, /~\/\.ssh\/id_ed25519/);
+    assert.match(keys, /"No SSH key was found on this computer"/);
   });
 });

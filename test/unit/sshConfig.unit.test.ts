@@ -5,7 +5,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { matchGlob, matchPatternList } from '../../src/core/ssh/hostPatterns';
-import { type IncludedFile, listHosts, parseJumpSpec, parseSshConfig, resolveHost, splitArgs } from '../../src/core/ssh/sshConfig';
+import {
+  configFileLabel,
+  type IncludedFile,
+  listHosts,
+  listHostSources,
+  parseJumpSpec,
+  parseSshConfig,
+  resolveHost,
+  splitArgs,
+} from '../../src/core/ssh/sshConfig';
 import { loadSshConfig, readIncludeFromDisk } from '../../src/core/ssh/sshConfigFiles';
 
 const HOME = '/home/ana';
@@ -293,6 +302,22 @@ describe('parseSshConfig / resolveHost', () => {
         assert.deepEqual(listHosts(config), ['a', 'b', 'main']);
         assert.equal(resolveHost(config, 'b', { home: dir, localUser: 'x' }).port, 2002);
         assert.deepEqual(loadSshConfig(path.join(dir, 'absent'), dir).warnings, []);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    it('names the file that defines each host, for the host picker: an included file, or a config given in the settings', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-'));
+      try {
+        fs.mkdirSync(path.join(dir, '.ssh', 'conf.d'), { recursive: true });
+        fs.writeFileSync(path.join(dir, '.ssh', 'conf.d', 'work.conf'), 'Host gpu1\n  Port 2001\n');
+        fs.writeFileSync(path.join(dir, '.ssh', 'config'), 'Include conf.d/*.conf\nHost main\n');
+        fs.writeFileSync(path.join(dir, 'study-hosts'), 'Host vm7\n');
+        const label = (c: ReturnType<typeof loadSshConfig>) => listHostSources(c).map((h) => `${h.alias} from ${configFileLabel(h.file, dir)}`);
+        assert.deepEqual(label(loadSshConfig(undefined, dir)), ['gpu1 from ~/.ssh/conf.d/work.conf', 'main from ~/.ssh/config']);
+        assert.deepEqual(label(loadSshConfig(path.join(dir, 'study-hosts'), dir)), ['vm7 from ~/study-hosts']);
+        assert.equal(configFileLabel('/etc/ssh/ssh_config', dir), '/etc/ssh/ssh_config');
+        assert.equal(configFileLabel(`${dir}x/config`, dir), `${dir}x/config`, 'a sibling folder is not the home folder');
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -3,8 +3,8 @@
 // (src/webview/countdown.ts) both apply to it, so they cannot disagree.
 import * as assert from 'node:assert/strict';
 import type { RunnerStatus, ScoreLogEntry } from '../../src/core/runnerProtocol';
-import { countdownUrgency, DEFAULT_COUNTDOWN, secondsLeftNow } from '../../src/core/timeLeft';
-import { buildViewModel, timeGivenNotice, type SessionSource } from '../../src/core/viewModel';
+import { countdownUrgency, DEFAULT_COUNTDOWN, secondsLeftNow, timeGivenNotice, timeGivenTotal } from '../../src/core/timeLeft';
+import { buildViewModel, type SessionSource } from '../../src/core/viewModel';
 import { snapshotSchema, type SessionView } from '../../src/core/webviewProtocol';
 import { timerText } from '../../src/webview/countdown';
 
@@ -100,6 +100,34 @@ describe('the view model', () => {
     assert.equal(countdownUrgency({ ...base, state: 'ended', secondsLeft: 3600 }, DEFAULT_COUNTDOWN, NOW), 'over');
     assert.equal(timerText({ ...base, state: 'paused', secondsLeft: 60 }, DEFAULT_COUNTDOWN, NOW).tone, 'stopped');
   });
+
+  it('keeps counting down a session left running while connecting elsewhere fails, and says it is not connected', () => {
+    // The VM's clock runs 90 s ahead: its 12:45:00 deadline is 12:43:30 here.
+    const running = buildViewModel({ session: source(status(), 90_000), countdown: DEFAULT_COUNTDOWN, nowMs: NOW });
+    const later = NOW + 10 * 60_000;
+    const connecting = buildViewModel({
+      session: undefined,
+      connecting: true,
+      target: 'q@other',
+      leftRunning: running,
+      countdown: DEFAULT_COUNTDOWN,
+      nowMs: NOW,
+    });
+    assert.equal(connecting.connection.kind, 'connecting');
+    assert.match(connecting.connection.detail, /^Connecting to q@other… Your session on p@vm goes on: its clock runs on the VM/);
+    const failed = buildViewModel({ session: undefined, target: 'q@other', leftRunning: running, countdown: DEFAULT_COUNTDOWN, nowMs: later });
+    assert.equal(failed.connection.kind, 'disconnected');
+    assert.equal(failed.connection.target, 'p@vm');
+    assert.match(failed.connection.detail, /^Not connected\. Your session on p@vm goes on/);
+    assert.equal(failed.session?.state, 'running');
+    // Ten minutes on, the countdown has run ten minutes from the last known deadline, on this machine's clock.
+    assert.equal(secondsLeftNow(failed.session!, later), 33 * 60 + 30);
+    assert.equal(timerText(failed.session!, failed.countdown, later).value, '0:33:30');
+    assert.equal(failed.scoreDisabledReason, 'Not connected to p@vm.');
+    assert.ok(snapshotSchema.safeParse(failed).success);
+    // Without a session left running, nothing of the old one is shown.
+    assert.equal(buildViewModel({ session: undefined, target: 'q@other', countdown: DEFAULT_COUNTDOWN, nowMs: later }).session, null);
+  });
 });
 
 describe('the view model: time given back', () => {
@@ -129,11 +157,30 @@ describe('the view model: time given back', () => {
     assert.deepEqual(snap.session?.timeGiven, {
       totalS: 2400,
       grants: 2,
-      latest: { kind: 'extend', seconds: 1800, reason: 'the VM was rebooted', at: '2027-03-01T11:50:00Z' },
+      latest: { kind: 'extend', seconds: 1800, reason: 'the VM was rebooted', by: 'ops', at: '2027-03-01T11:50:00Z' },
     });
+    // The new deadline is the VM's, on this machine's clock: the status says 13:15 UTC.
+    assert.equal(snap.session?.deadlineLocalMs, Date.parse('2027-03-01T13:15:00Z'));
     const time = new Date(Date.parse('2027-03-01T13:15:00Z')).toLocaleTimeString([], { hourCycle: 'h23' });
-    assert.equal(timeGivenNotice(snap.session!), `Your organiser gave you 30 min more: the VM was rebooted. New deadline: ${time}.`);
+    assert.equal(timeGivenNotice(snap.session!), `Your organiser (ops) gave you 30 min more: the VM was rebooted. New deadline: ${time}.`);
+    assert.equal(timeGivenTotal(snap.session!), '40 min given back in all.');
     const outage = buildViewModel({ session: source(status({ granted_s: 600, grants: [granted.grants![0]!] })), countdown, nowMs: NOW });
-    assert.match(timeGivenNotice(outage.session!)!, /^Your organiser gave you 10 min back for an infrastructure outage: network outage\./);
+    assert.match(timeGivenNotice(outage.session!)!, /^Your organiser \(ops\) gave you 10 min back for an infrastructure outage: network outage\. New deadline/);
+    assert.equal(timeGivenTotal(outage.session!), null, 'one grant: the notice says it all');
+  });
+
+  it("puts the chart's deadline at the working time with extensions, and not later for an infrastructure pause", () => {
+    const extend = { kind: 'extend' as const, seconds: 1800, from: null, to: null, reason: 'reboot', by: 'ops', at: '2027-03-01T11:50:00Z' };
+    const pause = { ...extend, kind: 'infrastructure_pause' as const, seconds: 600, from: '2027-03-01T10:30:00Z', to: '2027-03-01T10:40:00Z' };
+    const limit = (grants: RunnerStatus['grants']) => buildViewModel({ session: source(status({ grants })), countdown, nowMs: NOW }).session?.timeLimitS;
+    assert.equal(limit(undefined), 8 * 3600);
+    assert.equal(limit([pause]), 8 * 3600);
+    assert.equal(limit([pause, extend, extend]), 8 * 3600 + 3600);
+  });
+
+  it('says the reason once, however it ends, and leaves out the deadline where there is none', () => {
+    const grant = { kind: 'extend' as const, seconds: 90, from: null, to: null, reason: ' power cut. ', by: 'root', at: '2027-03-01T11:50:00Z' };
+    const snap = buildViewModel({ session: source(status({ deadline: null, granted_s: 90, grants: [grant] })), countdown, nowMs: NOW });
+    assert.equal(timeGivenNotice(snap.session!), 'Your organiser (root) gave you 1.5 min more: power cut.');
   });
 });

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { ScoreLogEntry } from '../../src/core/runnerProtocol';
-import { hostMessageSchema, JOB_OUTPUT_VIEW_LIMIT, snapshotSchema, viewMessageSchema, type Snapshot } from '../../src/core/webviewProtocol';
+import { errorContextKey, hostMessageSchema, JOB_OUTPUT_VIEW_LIMIT, snapshotSchema, viewMessageSchema, type Snapshot } from '../../src/core/webviewProtocol';
 import { appendCapped } from '../../src/core/jobOutput';
 import { LatestSnapshot } from '../../src/core/viewModel';
 
@@ -48,6 +48,7 @@ function snapshot(over: Partial<Snapshot> = {}): Snapshot {
       startingScore: 6,
       referenceScore: 2,
       pausesAllowed: false,
+      visible: 'all',
     },
     session: {
       state: 'running',
@@ -154,6 +155,23 @@ describe('webview protocol: host → view', () => {
   it('drops unknown fields from a snapshot', () => {
     const parsed = snapshotSchema.parse({ ...snapshot(), extra: '<script>' });
     assert.equal('extra' in parsed, false);
+  });
+});
+
+describe("an error's context: the state it is about", () => {
+  it('changes when a failed connection is followed by a good one, a start or a new score, and not with the ticking clock', () => {
+    const failed = snapshot({ connection: { kind: 'disconnected', target: 'me@vm:22', detail: 'x' }, session: null, environment: null, entries: [] });
+    const connected = snapshot();
+    assert.notEqual(errorContextKey(failed), errorContextKey(connected), 'a connect error outlives the connection that followed');
+    assert.equal(errorContextKey(connected), errorContextKey(snapshot({ connection: { ...connected.connection, detail: 'other words' } })));
+    const notStarted = snapshot({ session: { ...connected.session!, state: 'not_started' } });
+    assert.notEqual(errorContextKey(notStarted), errorContextKey(connected), 'a start error outlives the start');
+    assert.equal(errorContextKey(connected), errorContextKey(snapshot({ session: { ...connected.session!, secondsLeft: 1 } })));
+    assert.notEqual(
+      errorContextKey(connected),
+      errorContextKey(snapshot({ entries: [...connected.entries, entry(2, 4, 'ok')] })),
+      'a score error outlives the next score',
+    );
   });
 });
 

@@ -4,44 +4,26 @@
 // bundle is checked the same way in test/system/builtBundles.system.test.ts.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
 import { isCodedError } from '../../src/core/errors';
 import { SshError } from '../../src/core/ssh/sshError';
 import type { ExtensionApi } from '../../src/extension';
 import type { ConnectionChoice } from '../../src/ui/targets';
-import { freePort, startSshd, type Sshd } from '../support/sshd';
-
-const EXTENSION_ID = 'rebench-tools.rebench-session';
+import { freePort } from '../support/sshd';
+import { closeParticipantVm, participantVm, type ParticipantVm, type SshChoice } from '../support/vscodeVm';
 
 describe('the built dist/extension.js on SSH failures', function () {
   this.timeout(60_000);
-  let sshd: Sshd;
+  let vm: ParticipantVm;
   let api: ExtensionApi;
-  let choice: Extract<ConnectionChoice, { kind: 'ssh' }>;
+  let choice: SshChoice;
 
   before(async () => {
-    const ext = vscode.extensions.getExtension<ExtensionApi>(EXTENSION_ID);
-    assert.ok(ext, 'the extension is loaded');
-    assert.equal(path.normalize((ext.packageJSON as { main: string }).main), path.normalize('./dist/extension.js'));
-    api = await ext.activate();
-    sshd = await startSshd();
-    choice = {
-      kind: 'ssh',
-      name: 'test VM',
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      fingerprint: sshd.hostFingerprint,
-      identityFile: sshd.clientKeyPath,
-      environmentId: 'demo-fast-function',
-      protectedMode: false,
-    };
+    vm = await participantVm({ testEnvironments: false, choice: { environmentId: 'demo-fast-function' } });
+    ({ api, choice } = vm);
+    assert.equal(path.normalize((vm.ext.packageJSON as { main: string }).main), path.normalize('./dist/extension.js'));
   });
 
-  after(async () => {
-    await api?.controller.disconnect(true);
-    await sshd?.stop();
-  });
+  after(() => closeParticipantVm(vm));
 
   /** Runs the connect action as the session view's button does, and returns what it failed with. */
   async function connectFailure(to: ConnectionChoice): Promise<unknown> {

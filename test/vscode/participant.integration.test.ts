@@ -3,79 +3,70 @@
 // VM recorded afterwards.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ScoreLogEntry } from '../../src/core/runnerProtocol';
-import type { ExtensionApi } from '../../src/extension';
-import type { ConnectionChoice } from '../../src/ui/targets';
-import { resetUserHome, startSshd, type Sshd } from '../support/sshd';
+import { jsonLinesOf } from '../support/runner';
+import type { Sshd } from '../support/sshd';
+import { until } from '../support/wait';
+import { closeParticipantVm, connectAndStart, participantVm, type ParticipantVm, type SshChoice } from '../support/vscodeVm';
 
-const EXTENSION_ID = 'rebench-tools.rebench-session';
 const QUESTIONS = [
   { id: 'difficulty', text: 'How hard was it?', type: 'scale' as const, labels: ['easy', 'hard'] },
   { id: 'comments', text: 'Anything else?', type: 'text' as const },
 ];
 
-async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function records(sshd: Sshd): Array<Record<string, unknown>> {
-  const file = path.join(sshd.home, '.rebench', 'state', 'records.jsonl');
-  return fs.existsSync(file)
-    ? fs
-        .readFileSync(file, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-}
+/** The session record on the VM (unprotected mode: in the participant's own runner home). */
+const records = (sshd: Sshd) => jsonLinesOf(path.join(sshd.home, '.rebench', 'state', 'records.jsonl'));
 
 describe('Notes, kept solutions, giving up and the end questions in a real VS Code', function () {
   this.timeout(120_000);
-  let sshd: Sshd;
-  let api: ExtensionApi;
+  let vm: ParticipantVm;
   let solution: string;
 
   before(async () => {
-    const ext = vscode.extensions.getExtension<ExtensionApi>(EXTENSION_ID);
-    assert.ok(ext, 'the extension is loaded');
-    api = await ext.activate();
-    await vscode.workspace
-      .getConfiguration('rebench')
-      .update('environmentsFolder', path.join(ext.extensionPath, 'test', 'fixtures', 'environments'), vscode.ConfigurationTarget.Global);
-    sshd = await startSshd();
-    resetUserHome();
-    const choice: ConnectionChoice = {
-      kind: 'ssh',
-      name: 'participant test VM',
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      fingerprint: sshd.hostFingerprint,
-      identityFile: sshd.clientKeyPath,
-      environmentId: 'slow-scorer',
-      protectedMode: false,
-      study: { rules: ['No AI assistants.'], end_questions: QUESTIONS, give_up_reasons: ['Out of ideas'] },
-    };
-    assert.equal(await vscode.commands.executeCommand('rebench.connect', choice), true);
-    assert.equal(await vscode.commands.executeCommand('rebench.startSession', { confirmed: true }), true);
-    solution = api.controller.snapshot().session!.solutionDir;
+    vm = await participantVm({
+      choice: {
+        name: 'participant test VM',
+        study: { rules: ['No AI assistants.'], end_questions: QUESTIONS, give_up_reasons: ['Out of ideas'] },
+      },
+    });
+    solution = await connectAndStart(vm);
   });
 
-  after(async () => {
-    await api?.controller.disconnect(true);
-    await vscode.workspace.getConfiguration('rebench').update('environmentsFolder', undefined, vscode.ConfigurationTarget.Global);
-    await sshd?.stop();
-    resetUserHome();
+  after(() => closeParticipantVm(vm));
+
+  it('an imported session profile can be removed, after a confirmation, and is then gone from the picker', async () => {
+    const file = path.join(os.tmpdir(), `rebench-profile-${process.pid}.json`);
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'Old study VM',
+        host: '127.0.0.1',
+        port: 2222,
+        user: 'p',
+        host_key_fingerprint: vm.sshd.hostFingerprint,
+        environment: 'slow-scorer',
+      }),
+    );
+    try {
+      const imported = await vscode.commands.executeCommand<{ name: string }>('rebench.importProfile', vscode.Uri.file(file));
+      assert.equal(imported?.name, 'Old study VM');
+      assert.equal(await vscode.commands.executeCommand('rebench.removeProfile', 'Old study VM', { confirmed: true }), true);
+      await assert.rejects(
+        Promise.resolve(vscode.commands.executeCommand('rebench.removeProfile', 'Old study VM', { confirmed: true })),
+        /There is no imported session profile "Old study VM"/,
+      );
+      // Removing a profile leaves the connection alone.
+      assert.equal(vm.api.controller.snapshot().connection.kind, 'connected');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 
   it("records the study's rules agreed to before the clock started", () => {
-    const first = records(sshd)[0];
+    const first = records(vm.sshd)[0];
     assert.equal(first?.kind, 'rules_confirmed');
     assert.deepEqual(first?.rules, ['No AI assistants.']);
     assert.equal(first?.elapsed_s, null);
@@ -83,15 +74,41 @@ describe('Notes, kept solutions, giving up and the end questions in a real VS Co
 
   it('Add Note records the Markdown with the session time on the VM', async () => {
     assert.equal(await vscode.commands.executeCommand('rebench.addNote', 'Tried a **fused** kernel'), true);
-    const note = records(sshd).find((r) => r.kind === 'note');
+    const note = records(vm.sshd).find((r) => r.kind === 'note');
     assert.equal(note?.text, 'Tried a **fused** kernel');
     assert.equal(typeof note?.elapsed_s, 'number');
+  });
+
+  it('connecting to a second VM that fails leaves the running session counting down in the status bar, marked not connected', async () => {
+    const before = vm.api.controller.snapshot();
+    assert.equal(before.session?.state, 'running');
+    // The wrong host key: the second connection fails before logging in. (The palette asks first; here the
+    // participant's "Connect" in that dialog is given.)
+    const other: SshChoice = {
+      ...vm.choice,
+      name: 'second VM',
+      fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      environmentId: 'demo-fast-function',
+    };
+    await assert.rejects(Promise.resolve(vscode.commands.executeCommand('rebench.connect', other, { confirmed: true })), /host key/i);
+    assert.equal(vm.api.controller.connected, false);
+    const after = vm.api.controller.snapshot();
+    assert.equal(after.connection.kind, 'disconnected');
+    assert.match(after.connection.detail, /^Not connected\. Your session on .* goes on: its clock runs on the VM/);
+    assert.equal(after.session?.state, 'running');
+    assert.equal(after.session?.deadlineLocalMs, before.session?.deadlineLocalMs, 'the countdown is the last known deadline');
+    assert.equal(after.entries.length, before.entries.length);
+    assert.match(vm.api.controller.statusBarText() ?? '(hidden)', /^\$\(watch\) \d+:\d\d:\d\d left · not connected \$\(debug-disconnect\)$/);
+    // Back to the first VM: the session is there, as it was.
+    assert.equal(await vscode.commands.executeCommand('rebench.connect', vm.choice), true);
+    assert.equal(vm.api.controller.snapshot().connection.kind, 'connected');
+    assert.match(vm.api.controller.statusBarText() ?? '(hidden)', /^\$\(watch\) \d+:\d\d:\d\d left$/);
   });
 
   it('Restore puts a scored solution back, keeps the current one first, and the best run is marked', async () => {
     fs.writeFileSync(path.join(solution, 'delay_s'), '0');
     fs.writeFileSync(path.join(solution, 'score.txt'), '9');
-    await until('Score now to be enabled', () => api.controller.snapshot().scoreDisabledReason === null);
+    await until('Score now to be enabled', () => vm.api.controller.snapshot().scoreDisabledReason === null);
     const good = await vscode.commands.executeCommand<ScoreLogEntry>('rebench.scoreNow');
     assert.equal(good.score, 9);
     assert.ok(good.snapshot && 'id' in good.snapshot);
@@ -100,10 +117,10 @@ describe('Notes, kept solutions, giving up and the end questions in a real VS Co
     assert.equal(await vscode.commands.executeCommand('rebench.restoreSolution', good.index, { confirmed: true }), true);
     assert.equal(fs.readFileSync(path.join(solution, 'score.txt'), 'utf8'), '9');
     assert.equal(fs.existsSync(path.join(solution, 'half-done.py')), false);
-    const restore = records(sshd).find((r) => r.kind === 'restore');
+    const restore = records(vm.sshd).find((r) => r.kind === 'restore');
     assert.equal(restore?.snapshot, good.snapshot.id);
     assert.equal(typeof restore?.kept_as, 'string', 'the state before the restore was kept');
-    const changes = await api.controller.current!.client.snapshotChanges(String(restore?.kept_as), good.snapshot.id);
+    const changes = await vm.api.controller.current!.client.snapshotChanges(String(restore?.kept_as), good.snapshot.id);
     assert.deepEqual(
       changes.changes.map((c) => c.path),
       ['half-done.py', 'score.txt'],
@@ -123,18 +140,47 @@ describe('Notes, kept solutions, giving up and the end questions in a real VS Co
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
-  it('Give Up records the reason and ends the session; the end questions are answered after it', async () => {
+  it('Give Up records the reason and ends the session', async () => {
     assert.equal(await vscode.commands.executeCommand('rebench.giveUp', { reason: 'the GPU fell off the bus', choice: 'Out of ideas' }), true);
-    assert.equal(api.controller.snapshot().session?.state, 'ended');
-    const gaveUp = records(sshd).find((r) => r.kind === 'give_up');
+    assert.equal(vm.api.controller.snapshot().session?.state, 'ended');
+    const gaveUp = records(vm.sshd).find((r) => r.kind === 'give_up');
     assert.deepEqual([gaveUp?.reason, gaveUp?.choice], ['the GPU fell off the bus', 'Out of ideas']);
     await assert.rejects(Promise.resolve(vscode.commands.executeCommand('rebench.answerEndQuestions', { difficulty: 9 })), /from 1 to 5/);
-    assert.equal(await vscode.commands.executeCommand('rebench.answerEndQuestions', { difficulty: 4, comments: 'fun' }), 'answered');
-    const answers = records(sshd).find((r) => r.kind === 'answers');
+    assert.equal(
+      records(vm.sshd).find((r) => r.kind === 'answers'),
+      undefined,
+      'an answer out of range recorded something',
+    );
+  });
+
+  it('the end questions form opens in the editor, shows what is wrong, and sends the answers to the VM', async () => {
+    assert.equal(await vscode.commands.executeCommand('rebench.answerEndQuestions'), 'form');
+    const form = vm.api.endQuestionsForm();
+    assert.ok(form, 'no end questions form is open');
+    await until('the form in an editor tab', () => vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.label === 'RE-Bench: End Questions')));
+    assert.deepEqual(form.formState.questions, QUESTIONS);
+    assert.equal(form.formState.state, 'open');
+    // What the form posts: a malformed message is ignored, an answer out of range is refused with its reason.
+    await form.receive({ type: 'submit', answers: 'all of them' });
+    assert.equal(form.formState.state, 'open');
+    await form.receive({ type: 'submit', answers: { difficulty: 9, comments: null } });
+    assert.match(form.formState.error ?? '', /"How hard was it\?" must be a whole number from 1 to 5/);
+    assert.equal(form.formState.state, 'open');
+    // A question left empty is sent as null: every question may be skipped.
+    await form.receive({ type: 'submit', answers: { difficulty: 4, comments: null } });
+    assert.equal(form.formState.state, 'answered');
+    assert.equal(form.formState.error, null);
+    assert.equal(await form.outcome, 'answered');
+    const answers = records(vm.sshd).find((r) => r.kind === 'answers');
     assert.deepEqual(answers?.answers, [
       { id: 'difficulty', value: 4 },
-      { id: 'comments', value: 'fun' },
+      { id: 'comments', value: null },
     ]);
     assert.deepEqual(answers?.questions, QUESTIONS, 'the questions from the profile travel with the answers');
+    // Once answered, they are not asked again; a second send from the form changes nothing.
+    await form.receive({ type: 'skip' });
+    assert.equal(records(vm.sshd).filter((r) => r.kind === 'answers').length, 1);
+    assert.equal(await vscode.commands.executeCommand('rebench.answerEndQuestions'), undefined);
+    form.dispose();
   });
 });

@@ -13,15 +13,14 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ScoreLogEntry } from '../../src/core/runnerProtocol';
 import type { ExtensionApi } from '../../src/extension';
-import type { ConnectionChoice } from '../../src/ui/targets';
 import { recordFigure } from '../support/figures';
-import { resetUserHome, startSshd, type Sshd } from '../support/sshd';
+import type { Sshd } from '../support/sshd';
+import { closeParticipantVm, connectAndStart, participantVm, type ParticipantVm } from '../support/vscodeVm';
 import { until } from '../support/wait';
-
-const EXTENSION_ID = 'rebench-tools.rebench-session';
 
 describe('Score log tampering, as the participant sees it in a real VS Code', function () {
   this.timeout(120_000);
+  let vm: ParticipantVm;
   let sshd: Sshd;
   let api: ExtensionApi;
   let logPath: string;
@@ -53,28 +52,9 @@ describe('Score log tampering, as the participant sees it in a real VS Code', fu
   }
 
   before(async () => {
-    const ext = vscode.extensions.getExtension<ExtensionApi>(EXTENSION_ID);
-    assert.ok(ext, 'the extension is loaded');
-    api = await ext.activate();
-    await vscode.workspace
-      .getConfiguration('rebench')
-      .update('environmentsFolder', path.join(ext.extensionPath, 'test', 'fixtures', 'environments'), vscode.ConfigurationTarget.Global);
-    sshd = await startSshd();
-    resetUserHome();
-    const choice: ConnectionChoice = {
-      kind: 'ssh',
-      name: 'tampering test VM',
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      fingerprint: sshd.hostFingerprint,
-      identityFile: sshd.clientKeyPath,
-      environmentId: 'slow-scorer',
-      protectedMode: false,
-    };
-    assert.equal(await vscode.commands.executeCommand('rebench.connect', choice), true);
-    assert.equal(await vscode.commands.executeCommand('rebench.startSession', { confirmed: true }), true);
-    const solution = api.controller.snapshot().session!.solutionDir;
+    vm = await participantVm({ choice: { name: 'tampering test VM' } });
+    ({ api, sshd } = vm);
+    const solution = await connectAndStart(vm);
     fs.writeFileSync(path.join(solution, 'delay_s'), '0');
     for (const score of ['7', '8', '9', '10']) {
       fs.writeFileSync(path.join(solution, 'score.txt'), score);
@@ -89,10 +69,7 @@ describe('Score log tampering, as the participant sees it in a real VS Code', fu
   });
 
   after(async () => {
-    await api?.controller.disconnect(true);
-    await vscode.workspace.getConfiguration('rebench').update('environmentsFolder', undefined, vscode.ConfigurationTarget.Global);
-    await sshd?.stop();
-    resetUserHome();
+    await closeParticipantVm(vm);
     recordFigure({
       test: 'Score log tampering shown in VS Code',
       proves:

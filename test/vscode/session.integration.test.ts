@@ -7,17 +7,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ExtensionApi } from '../../src/extension';
-import type { ConnectionChoice } from '../../src/ui/targets';
-import { resetUserHome, startSshd, type Sshd } from '../support/sshd';
+import type { Sshd } from '../support/sshd';
+import { closeParticipantVm, participantVm, type ParticipantVm, type SshChoice } from '../support/vscodeVm';
 import { until } from '../support/wait';
-
-const EXTENSION_ID = 'rebench-tools.rebench-session';
 
 describe('A participant session in a real VS Code, over SSH', function () {
   this.timeout(120_000);
+  let vm: ParticipantVm;
   let sshd: Sshd;
   let api: ExtensionApi;
-  let choice: ConnectionChoice;
+  let choice: SshChoice;
   let solutionDir: string;
 
   const writeSolution = (delayS: number, score: string) => {
@@ -26,31 +25,11 @@ describe('A participant session in a real VS Code, over SSH', function () {
   };
 
   before(async () => {
-    const ext = vscode.extensions.getExtension<ExtensionApi>(EXTENSION_ID);
-    assert.ok(ext, 'the extension is loaded');
-    api = await ext.activate();
-    const fixtures = path.join(ext.extensionPath, 'test', 'fixtures', 'environments');
-    await vscode.workspace.getConfiguration('rebench').update('environmentsFolder', fixtures, vscode.ConfigurationTarget.Global);
-    sshd = await startSshd();
-    resetUserHome();
-    choice = {
-      kind: 'ssh',
-      name: 'test VM',
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      fingerprint: sshd.hostFingerprint,
-      identityFile: sshd.clientKeyPath,
-      environmentId: 'slow-scorer',
-      protectedMode: false,
-    };
+    vm = await participantVm();
+    ({ api, sshd, choice } = vm);
   });
 
-  after(async () => {
-    await api?.controller.disconnect(true);
-    await vscode.workspace.getConfiguration('rebench').update('environmentsFolder', undefined, vscode.ConfigurationTarget.Global);
-    await sshd?.stop();
-  });
+  after(() => closeParticipantVm(vm));
 
   it('refuses a host whose key does not match the pinned fingerprint', async () => {
     const wrong = { ...choice, fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
@@ -71,7 +50,8 @@ describe('A participant session in a real VS Code, over SSH', function () {
   });
 
   it('refuses the instructions before the session starts', async () => {
-    await assert.rejects(Promise.resolve(vscode.commands.executeCommand('rebench.showInstructions')), /start/i);
+    // (Run from the palette, the failure is shown and the command settles; the action itself rejects.)
+    await assert.rejects(api.actions.invoke('showInstructions', 'internal'), /start/i);
   });
 
   it('runs the pre-flight check, then starts the clock on the VM', async () => {
@@ -139,7 +119,7 @@ describe('A participant session in a real VS Code, over SSH', function () {
 
   it('after a window reload, reconnects to the last VM and re-attaches the running scoring job', async () => {
     writeSolution(3, '9');
-    const first = Promise.resolve(vscode.commands.executeCommand('rebench.scoreNow')).catch((e: Error) => e);
+    const first = api.actions.invoke('score', 'command').catch((e: unknown) => e);
     const jobId = await until('the scoring job to start', () => api.controller.current?.job?.jobId);
     // What a reload does to the extension: the session object and its connection go away.
     await api.controller.disconnect(false);

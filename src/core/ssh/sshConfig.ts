@@ -246,16 +246,27 @@ function includeFiles(
 
 /** Concrete host aliases (no wildcards or negations), in file order, for a host picker. */
 export function listHosts(config: SshConfig): string[] {
+  return listHostSources(config).map((h) => h.alias);
+}
+
+/** The concrete aliases, each with the file that defines it (an included file names itself, not the main one). */
+export function listHostSources(config: SshConfig): { alias: string; file: string }[] {
   const seen = new Set<string>();
-  const out: string[] = [];
+  const out: { alias: string; file: string }[] = [];
   for (const block of config.hosts) {
     for (const p of block.patterns) {
       if (hasWildcard(p) || seen.has(p.toLowerCase())) continue;
       seen.add(p.toLowerCase());
-      out.push(p);
+      out.push({ alias: p, file: block.file });
     }
   }
   return out;
+}
+
+/** A config file's path as the host picker names it: under the home folder with "~". */
+export function configFileLabel(file: string, home: string): string {
+  const h = home.replace(/[/\\]+$/, '');
+  return h && (file === h || file.startsWith(`${h}/`) || file.startsWith(`${h}\\`)) ? `~${file.slice(h.length)}` : file;
 }
 
 // ---------------------------------------------------------------------------------------------

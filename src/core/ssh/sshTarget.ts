@@ -323,9 +323,15 @@ export class SshTarget implements Target {
   // -------------------------------------------------------------------------------------------
   // Target operations
 
+  /**
+   * The login's home folder: where SFTP starts (its realpath of "."), which costs no process on the VM beyond
+   * the SFTP session that reading and writing files opens anyway; a shell's $HOME where SFTP answers otherwise.
+   */
   async home(): Promise<string> {
     const live = this.requireLive();
-    live.home ??= this.exec('printf "%s" "$HOME"').then((r) => {
+    live.home ??= this.sftpHome(live).then(async (fromSftp) => {
+      if (fromSftp !== undefined) return fromSftp;
+      const r = await this.exec('printf "%s" "$HOME"');
       const home = r.stdout.trim();
       if (r.code !== 0 || !home.startsWith('/')) throw new SshError('config', `Could not read the home folder of ${this.label} (got "${home}").`, false);
       return home;
@@ -389,6 +395,19 @@ export class SshTarget implements Target {
     await call('write', (cb) => sftp.writeFile(filePath, data, mode === undefined ? {} : { mode }, cb));
     // The mode given at open applies only to new files (and the umask trims it); set it explicitly.
     if (mode !== undefined) await call('chmod', (cb) => sftp.chmod(filePath, mode, cb));
+  }
+
+  /** SFTP's starting folder (the home folder, unless the server confines SFTP elsewhere), or undefined. */
+  private async sftpHome(live: Live): Promise<string | undefined> {
+    let sftp: SFTPWrapper;
+    try {
+      sftp = await this.sftp(live);
+    } catch {
+      return undefined;
+    }
+    return new Promise((resolve) => {
+      sftp.realpath('.', (err, absolute) => resolve(!err && absolute.startsWith('/') && absolute !== '/' ? absolute : undefined));
+    });
   }
 
   private sftp(live: Live): Promise<SFTPWrapper> {

@@ -1,0 +1,6 @@
+import torch
+
+import cheat_loop
+
+seed, output, device, size = cheat_loop.settings()
+cheat_loop.write(cheat_loop.train(seed, size, device, weights_dtype=torch.bfloat16), output)

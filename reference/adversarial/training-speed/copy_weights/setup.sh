@@ -1,0 +1,1 @@
+. ./stash.sh && stash_weights
