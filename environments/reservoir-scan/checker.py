@@ -147,14 +147,12 @@ def recurrence_errors(output, inflow, capacity):
 _gpu_check = None
 
 
-def launch_recurrence_check(inflow, output, capacity, errors, rotation=0, only_if=None):
+def launch_recurrence_check(inflow, output, capacity, errors, rotation=0):
     """The same check as recurrence_errors as one Triton kernel (GPU): adds the count of wrong levels to
     `errors` (an int32 tensor of one element) without waiting for it. It reads the input and the result
     once. Blocks start at a random `rotation`, so the order in which the result is read is not known in
     advance. Every read level is compared with the level before it as read by the same block; a result
-    that passes is exactly right, because the first level is checked against 0. With `only_if` (an int32
-    tensor of one element on the GPU), the kernel reads and counts nothing when that element is 0 when it
-    runs: a second look queued behind a first one that found nothing wrong costs only its launch.
+    that passes is exactly right, because the first level is checked against 0.
     """
     global _gpu_check
     if _gpu_check is None:
@@ -164,10 +162,7 @@ def launch_recurrence_check(inflow, output, capacity, errors, rotation=0, only_i
         return
     block = 4096
     blocks = (n + block - 1) // block
-    if only_if is None:
-        only_if = errors.new_ones(1)
-    _gpu_check[(blocks,)](inflow, output, errors, only_if, n, capacity, rotation % blocks, blocks, BLOCK=block,
-                          num_warps=8)
+    _gpu_check[(blocks,)](inflow, output, errors, n, capacity, rotation % blocks, blocks, BLOCK=block, num_warps=8)
 
 
 def _build_gpu_check():
@@ -175,10 +170,10 @@ def _build_gpu_check():
     import triton.language as tl
 
     @triton.jit
-    def check(x_ptr, out_ptr, errors_ptr, only_if_ptr, n, capacity, rotation, blocks, BLOCK: tl.constexpr):
+    def check(x_ptr, out_ptr, errors_ptr, n, capacity, rotation, blocks, BLOCK: tl.constexpr):
         b = (tl.program_id(0) + rotation) % blocks
         offs = b.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = (offs < n) & (tl.load(only_if_ptr) != 0)
+        inside = offs < n
         x = tl.load(x_ptr + offs, mask=inside, other=0)
         level = tl.load(out_ptr + offs, mask=inside, other=0)
         before = tl.load(out_ptr + offs - 1, mask=inside & (offs > 0), other=0)

@@ -12,19 +12,14 @@ is there; in short:
   the start of the clock, and tells the child to go at once. The child's stream waits for the gate
   before the call's kernels run, so that launching them costs nothing while the GPU is busy, as with a
   CUDA-event timer in one process; a child that does not wait reads an input not yet written;
-- the child records an interprocess CUDA event, "started", on its stream once it is past the gate, calls
-  the function, records its "done" event and answers at once. The parent's stream waits for the started
-  event, not the done one, then reads the whole result and checks every level exactly (one pass over
-  input and result); the clock stops when that check is done. The GPU runs one process at a time, so
-  this check runs when the child's process has nothing left to run, on any stream, or its time slice
-  ends: the same moment for every solution, whatever events it records or forges. A result found
-  unfinished then is checked again after the done event (end_of_call), and is no score if still wrong.
-  Work still running when the function returns, on any stream or in any process, is therefore either
-  counted or makes the result wrong (no score);
+- the child answers as soon as the function returns, with an interprocess CUDA event recorded on its
+  stream; the parent's stream waits for that event and then reads the whole result and checks every
+  level exactly (one pass over input and result); the clock stops when that check is done. Work still
+  running when the function returns, on any stream or in any process, is therefore either counted or
+  makes the result wrong (no score);
 - the same calls made before the child loads the participant's code (it then returns a buffer of its
   own) measure what the split itself costs on the GPU: the check, and the GPU's switches between the
-  two processes. The mean of their middle half is taken off; the timed figure is the mean of the middle
-  half of the timed calls (interquartile_mean).
+  two processes. Their median is taken off.
 """
 import json
 import math
@@ -33,18 +28,17 @@ import random
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 
 import checker
 import sandbox
-import scorer_files
 
 TIMING_BUDGET_S = 3.0  # wall time of the timed loop; the repetitions follow from the solution's speed
 MIN_REPS, MAX_REPS = 20, 2000
 WARMUP_CALLS = 3
 BASELINE_REPS, BASELINE_WARMUP = 300, 20  # calls that measure the split's own cost
-SPLIT_BUSY_CYCLES = 200_000  # about 0.1 ms at the H100's clock: the placeholder's work in those calls
 KEPT_CALLS = 3  # timed calls whose results must stay unchanged until the end
 FLUSH_BYTES = 256 * 2**20  # written before every timed call: five times the H100's 50 MB L2
 FLOOR_MS = 0.15  # below what any GPU here needs to read 10^8 int32 and write as many
@@ -68,8 +62,7 @@ class Harness:
         self.shared_handle = shared_handle
         self.driver = None
         self.seq = 0
-        self.event = None  # the child's done event
-        self.started = None  # the child's started event
+        self.event = None
         self.gate = None
         self.wrapped = {}
 
@@ -82,31 +75,24 @@ class Harness:
         self.torch.cuda.synchronize()
         self.child.request({"op": "map", "handle": handle, "offset": offset, "numel": self.shared.numel(),
                             "gate": bytes(self.gate.ipc_handle()).hex()}, 60, "mapping the input buffer")
-        # Taken from the child before the solution was loaded, so they are the child's own events.
-        device = self.torch.cuda.current_device()
-        self.event = self.torch.cuda.Event.from_ipc_handle(device, bytes.fromhex(self.child.info["event"]))
-        self.started = self.torch.cuda.Event.from_ipc_handle(device, bytes.fromhex(self.child.info["started"]))
+        # Taken from the child before the solution was loaded, so it is the child's own event.
+        self.event = self.torch.cuda.Event.from_ipc_handle(self.torch.cuda.current_device(),
+                                                           bytes.fromhex(self.child.info["event"]))
 
-    def call(self, inflow, capacity, label, timeout, wait_done=True, busy_cycles=0):
-        """Calls reservoir_levels; returns the result as a tensor the parent reads (a mapping or a copy).
-        With wait_done (GPU), the parent's stream then waits for the child's done event; the clock waits
-        for the child's started event instead (Clock.once). busy_cycles: before the solution is loaded,
-        the child's placeholder keeps the GPU busy that long (measure_split)."""
+    def call(self, inflow, capacity, label, timeout):
+        """Calls reservoir_levels; returns the result as a tensor the parent reads (a mapping or a copy)."""
         self.seq += 1
         n = inflow.numel()
         if self.device == "cuda":
             args = [{"$input": n}, capacity]
         else:
             args = [sandbox.tensor_arg_cpu(inflow), capacity]
-        message = {"op": "call", "seq": self.seq, "function": "reservoir_levels", "args": args,
-                   "label": "reservoir_levels on %s" % label}
-        if busy_cycles:
-            message["busy_cycles"] = busy_cycles
-        reply = self.child.request(message, timeout, "running it on %s" % label)
+        reply = self.child.request({"op": "call", "seq": self.seq, "function": "reservoir_levels", "args": args,
+                                    "label": "reservoir_levels on %s" % label}, timeout, "running it on %s" % label)
         if reply.get("seq") != self.seq:
             raise sandbox.SolutionError("The solution's process broke the scorer's protocol (an answer to another "
                                         "call). Your code must not write to the scorer's file descriptors.")
-        if self.device == "cuda" and wait_done:
+        if self.device == "cuda":
             self.torch.cuda.current_stream().wait_event(self.event)  # what the child queued on its stream
         return self.result(reply, n, label)
 
@@ -190,34 +176,6 @@ def check_cases(torch, harness, generator, device, max_length=None, log=print):
     return len(cases)
 
 
-def end_of_call(first_wrong, second_wrong, first_ms, second_ms, check_ms):
-    """Which end of a timed call counts, from the two looks at its result (see Clock.once).
-
-    The first look is the parent's check at the first moment the GPU is the parent's again after the child
-    started the call; if it passed, the result was complete then, and the call ends there, the same moment
-    for every solution however it queued its work. If it failed, the result was not complete yet (the
-    solution's work left the GPU to the parent before it finished, as work longer than the GPU's time
-    slice does): the second look, after the child's done event, decides, and its time, less the first
-    look's usual duration (check_ms, measured by the split before any participant code was loaded),
-    counts. Returns (ms, late); ms is None when the second look found the result wrong too.
-    """
-    if first_wrong == 0:
-        return first_ms, False
-    if second_wrong == 0:
-        return second_ms - check_ms, True
-    return None, True
-
-
-def interquartile_mean(values):
-    """The mean of the middle half of the values (a quarter left out at each end): as robust as the median
-    against the few calls that something else on the machine slowed, and it moves smoothly when the calls'
-    times fall in two close groups, where the median jumps between them from run to run."""
-    ordered = sorted(values)
-    cut = len(ordered) // 4
-    middle = ordered[cut:len(ordered) - cut] if len(ordered) > 2 * cut else ordered
-    return sum(middle) / len(middle)
-
-
 class Clock:
     """One timed call as the parent sees it, in CUDA events on the parent's stream: from the moment the fresh
     input is in the lent buffer (the gate) to the moment the parent's check has read the whole result."""
@@ -228,38 +186,13 @@ class Clock:
         self.torch = torch
         self.shared = shared
         self.flush = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
-        self.errors = torch.zeros(2, dtype=torch.int32, device="cuda")  # wrong levels seen by each look
-        self.always = torch.ones(1, dtype=torch.int32, device="cuda")
+        self.errors = torch.zeros(1, dtype=torch.int32, device="cuda")
         self.start = torch.cuda.Event(enable_timing=True)
-        self.first_start = torch.cuda.Event(enable_timing=True)
-        self.first_end = torch.cuda.Event(enable_timing=True)
-        self.second_end = torch.cuda.Event(enable_timing=True)
-        self.busy_start = torch.cuda.Event(enable_timing=True)
-        self.busy_end = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
         self.rng = random.SystemRandom()
-        self.check_ms = 0.0  # the first look's usual duration, set from the split's calls
 
-    def busy_ms(self, cycles):
-        """How long the GPU's spin of `cycles` takes here and now, on the parent's own stream (outside any
-        timed call)."""
-        self.busy_start.record()
-        self.torch.cuda._sleep(cycles)
-        self.busy_end.record()
-        self.busy_end.synchronize()
-        return self.busy_start.elapsed_time(self.busy_end)
-
-    def once(self, harness, source, capacity, label, check_levels_of=None, busy_cycles=0):
-        """Times one call on source (a private copy of the parent's). Returns (ms or None when the result is
-        wrong, output, late, first look's own duration in ms).
-
-        The parent's stream waits for the child's started event (recorded once the child is past the gate,
-        before the solution runs), then checks the result: under the GPU's time slicing between processes
-        this check runs at the first moment the GPU is the parent's again, which is when the child's
-        process has nothing left to run on any stream, or its time slice ends. No event the child records
-        at the end of the call is waited for first, so no solution pays, or skips, the delay of seeing such
-        an event from another process. Then, only where that look found the result unfinished, the parent's
-        stream waits for the child's done event and checks again (end_of_call).
-        """
+    def once(self, harness, source, capacity, label, check_levels_of=None):
+        """Times one call on source (a private copy of the parent's). Returns (ms, output)."""
         torch = self.torch
         self.errors.zero_()
         torch.cuda._sleep(self.PAUSE_CYCLES)
@@ -267,73 +200,53 @@ class Clock:
         self.flush.zero_()  # the input is read from memory, not from the L2 cache
         harness.gate.record()
         self.start.record()
-        output = harness.call(source, capacity, label, TIMED_TIMEOUT_S, wait_done=False, busy_cycles=busy_cycles)
+        output = harness.call(source, capacity, label, TIMED_TIMEOUT_S)  # the child's stream waits for the gate
         levels = output if check_levels_of is None else check_levels_of
-        stream = torch.cuda.current_stream()
-        stream.wait_event(harness.started)
-        self.first_start.record()
-        checker.launch_recurrence_check(source, levels, capacity, self.errors[0:1], self.rng.randrange(1 << 30),
-                                        only_if=self.always)
-        self.first_end.record()
-        stream.wait_event(harness.event)
-        checker.launch_recurrence_check(source, levels, capacity, self.errors[1:2], self.rng.randrange(1 << 30),
-                                        only_if=self.errors[0:1])
-        self.second_end.record()
-        self.second_end.synchronize()
-        first_wrong, second_wrong = (int(v) for v in self.errors.tolist())
-        ms, late = end_of_call(first_wrong, second_wrong, self.start.elapsed_time(self.first_end),
-                               self.start.elapsed_time(self.second_end), self.check_ms)
-        return ms, output, late, self.first_start.elapsed_time(self.first_end)
+        checker.launch_recurrence_check(source, levels, capacity, self.errors, self.rng.randrange(1 << 30))
+        self.end.record()
+        self.end.synchronize()
+        return self.start.elapsed_time(self.end), output
 
 
 def measure_split(torch, harness, clock, generator):
     """The same timed calls before the child has loaded any participant code (it answers with a buffer of its
     own; the parent checks a right result of its own). What this measures, the check and the switches
-    between the processes, is the split's cost. Returns (times, the first look's durations).
-
-    The child's placeholder keeps the GPU busy for SPLIT_BUSY_CYCLES first, as a solution's kernels do, and
-    the same spin timed on the parent's stream is taken off each call: while the child's process works,
-    the parent's stream sees the child's started event, so what that takes is hidden in the solution's
-    work and is no part of the split's cost. A placeholder with no work would add it."""
+    between the processes, is the split's cost."""
     n, capacity = checker.FULL_SIZE, checker.FULL_CAPACITY
     inflow = checker.make_inflow("uniform_full", n, generator, "cuda")
     expected = checker.levels_trusted(inflow, capacity)
     scratch = torch.empty_like(inflow)
-    times, checks = [], []
+    times = []
     for i in range(BASELINE_WARMUP + BASELINE_REPS):
         torch.randint(-checker.FULL_SPREAD, checker.FULL_SPREAD + 1, (n,), generator=generator, out=scratch)
-        busy = clock.busy_ms(SPLIT_BUSY_CYCLES)
-        ms, _, late, check_ms = clock.once(harness, inflow, capacity, "the split's own cost",
-                                           check_levels_of=expected, busy_cycles=SPLIT_BUSY_CYCLES)
-        if ms is None or late:
+        ms, _ = clock.once(harness, inflow, capacity, "the split's own cost", check_levels_of=expected)
+        if int(clock.errors.item()):
             raise RuntimeError("the scorer's own check failed on a right result; the scorer is broken")
         if i >= BASELINE_WARMUP:
-            times.append(ms - busy)
-            checks.append(check_ms)
+            times.append(ms)
     del inflow, expected, scratch
-    return times, checks
+    return times
 
 
 def time_solution(torch, harness, clock, generator, log=print, spread=checker.FULL_SPREAD,
                   capacity=checker.FULL_CAPACITY):
-    """The parent's times of many calls, each on fresh inputs and each checked exactly (inflows uniform in
-    [-spread, spread] against `capacity`: the visible ones by default, the held-out ones for the hidden score);
-    and how many of them were complete only at the solution's done event."""
+    """Median of the parent's times over many calls, each on fresh inputs and each checked exactly (inflows
+    uniform in [-spread, spread] against `capacity`: the visible ones by default, the held-out ones for the
+    hidden score)."""
     n = checker.FULL_SIZE
     inflow = torch.empty(n, dtype=torch.int32, device="cuda")
-    late_calls = [0]
 
     def one(label):
         torch.randint(-spread, spread + 1, (n,), generator=generator, out=inflow)
-        ms, output, late, _ = clock.once(harness, inflow, capacity, label)
-        if ms is None:
+        ms, output = clock.once(harness, inflow, capacity, label)
+        wrong = int(clock.errors.item())
+        if wrong:
             expected = checker.levels_trusted(inflow, capacity)
             problem = checker.describe_mismatch(output, expected, inflow, capacity)
             raise WrongResult("Wrong result in %s (fresh inputs every call; the check reads the whole result "
-                              "as soon as the function returns): %s" % (label, problem or "levels wrong"))
+                              "as soon as the function returns): %s" % (label, problem or "%d levels wrong" % wrong))
         if not torch.equal(harness.shared, inflow):
             raise WrongResult("reservoir_levels changed its input in %s; it must leave `inflow` as it is." % label)
-        late_calls[0] += late
         return ms, output
 
     started = time.perf_counter()
@@ -346,7 +259,6 @@ def time_solution(torch, harness, clock, generator, log=print, spread=checker.FU
     kept = set(random.SystemRandom().sample(range(reps), min(KEPT_CALLS, reps)))
     snapshots = {}
     times = []
-    late_calls[0] = 0
     for i in range(reps):
         ms, output = one("timed call %d" % (i + 1))
         times.append(ms)
@@ -361,13 +273,50 @@ def time_solution(torch, harness, clock, generator, log=print, spread=checker.FU
             raise WrongResult("The result of timed call %d changed after reservoir_levels returned it. Return a new "
                               "tensor that nothing writes to afterwards (not a buffer reused by later calls)." % (i + 1))
     harness.child.request({"op": "release"}, 30, "releasing kept results")
-    return times, late_calls[0]
+    return times
+
+
+class ResultFile:
+    """The result file is written once, by this process, at the end; anything found there earlier means that
+    something else wrote it, and the run gets no score."""
+
+    def __init__(self, path):
+        self.path = path
+        self.written = False
+
+    def report(self, score, message, hidden=(None, "No hidden score: the visible run gave none.")):
+        """The visible score and message, and the hidden ones (scoring.visible "validation"), never printed."""
+        if self.written:
+            return
+        hidden_score, hidden_message = hidden
+        if os.path.lexists(self.path):
+            score = hidden_score = None
+            message = hidden_message = ("No score: something other than the scorer wrote the result file during the "
+                                        "run (%s). The scorer writes it once, at the end." % self.path)
+        temporary = "%s.%d.tmp" % (self.path, os.getpid())
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump({"score": score, "message": message, "hidden_score": hidden_score,
+                       "hidden_message": hidden_message}, f)
+        os.replace(temporary, self.path)
+        self.written = True
+        print(message, flush=True)
+
+
+def private_caches():
+    """Compiler caches of this run's own: a cache another user could write would let them change the
+    checker's compiled kernel."""
+    folder = tempfile.mkdtemp(prefix="rebench-scorer-")
+    for key, sub in (("TRITON_CACHE_DIR", "triton"), ("TORCHINDUCTOR_CACHE_DIR", "inductor"),
+                     ("XDG_CACHE_HOME", "cache")):
+        os.makedirs(os.path.join(folder, sub))
+        os.environ[key] = os.path.join(folder, sub)
+    return folder
 
 
 def main(argv):
     folder = os.environ["REBENCH_SOLUTION_DIR"]
-    result = scorer_files.ResultFile(os.environ["REBENCH_RESULT_FILE"])
-    caches = scorer_files.private_caches()
+    result = ResultFile(os.environ["REBENCH_RESULT_FILE"])
+    caches = private_caches()
     for problem in sandbox.protect_parent():
         print("warning: %s" % problem, flush=True)
     hidden = (None, "No hidden score: the visible run gave none.")
@@ -447,17 +396,14 @@ def run(folder):
         child.start()
         harness = Harness(torch, child, "cuda", shared)
         harness.lend_input(driver)
-        split_times, split_checks = measure_split(torch, harness, clock, generator)
-        base_ms = interquartile_mean(split_times)
-        clock.check_ms = statistics.median(split_checks)
+        base_ms = statistics.median(measure_split(torch, harness, clock, generator))
         print("The split's own cost on the GPU (the scorer's full check of the result, the switches between the "
-              "two processes), measured before your code is loaded: %.4f ms (mean of the middle half of %d calls; "
-              "median %.4f; the check alone %.4f); it is taken off every timed call."
-              % (base_ms, len(split_times), statistics.median(split_times), clock.check_ms), flush=True)
+              "two processes), measured before your code is loaded: median %.4f ms; it is taken off every timed "
+              "call." % base_ms, flush=True)
         print("Loading %s" % os.path.join(folder, "solution.py"), flush=True)
         child.request({"op": "load", "function": "reservoir_levels"}, 120, "loading solution.py")
         checked = check_cases(torch, harness, generator, "cuda", log=lambda line: print(line, flush=True))
-        times, late = time_solution(torch, harness, clock, generator, log=lambda line: print(line, flush=True))
+        times = time_solution(torch, harness, clock, generator, log=lambda line: print(line, flush=True))
         hidden_times, hidden_problem = held_out_times(torch, harness, clock, generator)
     except (WrongResult, sandbox.SolutionError) as e:
         return None, str(e), no_hidden
@@ -465,33 +411,28 @@ def run(folder):
         return None, "The GPU ran out of memory in the scorer: %s" % str(e).split("\n")[0], no_hidden
     finally:
         child.close()
-    score, message = summarise(times, late, base_ms, checked, gpu)
-    if score is None:
-        return score, message, no_hidden
-    return score, message, summarise_hidden(hidden_times, hidden_problem, base_ms)
-
-
-def summarise(times, late, base_ms, checked, gpu):
-    """(score, message) from the timed calls' times (ms as measured) and the split's cost."""
-    total = interquartile_mean(times)
-    typical = total - base_ms
-    if typical < FLOOR_MS:
+    total = statistics.median(times)
+    median = total - base_ms
+    if median < FLOOR_MS:
         return None, ("No score: the measured time, %.4f ms, is below %.2f ms, less than the GPU needs to read the "
                       "input and write the result once. The scorer cannot tell what happened; please report it."
-                      % (typical, FLOOR_MS))
+                      % (median, FLOOR_MS)), no_hidden
+    hidden = (None, "No hidden score: %s" % hidden_problem)
+    if hidden_times:
+        hidden_median = statistics.median(hidden_times) - base_ms
+        if hidden_median >= FLOOR_MS:
+            hidden = (math.log(hidden_median), "Held-out inputs: correct on all %d timed calls; median %.4f ms per "
+                      "call (less %.4f ms for the split); score ln(%.4f) = %.4f."
+                      % (len(hidden_times), hidden_median, base_ms, hidden_median, math.log(hidden_median)))
+        else:
+            hidden = (None, "No hidden score: the held-out median, %.4f ms, is below %.2f ms." % (hidden_median,
+                                                                                                FLOOR_MS))
     q = statistics.quantiles(times, n=10) if len(times) >= 10 else [min(times), max(times)]
-    median = statistics.median(times) - base_ms
-    late_note = "" if not late else (
-        " In %d of them the result was unfinished when the scorer first had the GPU back (work longer than the "
-        "GPU's time slice, or a pause in it), and the call was timed to the end of your call's work on its stream "
-        "instead." % late)
     note = "" if "H100" in gpu else " Timed on %s; the calibration of this environment is for an H100." % gpu
-    return math.log(typical), (
-        "Correct on %d inputs and on all %d timed calls.%s %.4f ms per call, the mean of the middle half of the "
-        "calls (%.4f ms as measured, 10%%-90%%: %.4f-%.4f, less %.4f ms for the split itself; median %.4f ms); "
-        "score ln(%.4f) = %.4f.%s"
-        % (checked, len(times), late_note, typical, total, q[0], q[-1], base_ms, median, typical,
-           math.log(typical), note))
+    return math.log(median), (
+        "Correct on %d inputs and on all %d timed calls. Median %.4f ms per call (%.4f ms as measured, 10%%-90%%: "
+        "%.4f-%.4f, less %.4f ms for the split itself); score ln(%.4f) = %.4f.%s"
+        % (checked, len(times), median, total, q[0], q[-1], base_ms, median, math.log(median), note)), hidden
 
 
 def held_out_times(torch, harness, clock, generator):
@@ -502,25 +443,12 @@ def held_out_times(torch, harness, clock, generator):
         return [], "protected/held_out.json is missing or unreadable on this machine."
     print("Timing the held-out inputs (their score is kept for the organiser).", flush=True)
     try:
-        times, _ = time_solution(torch, harness, clock, generator, log=lambda line: None, spread=spec[0],
-                                 capacity=spec[1])
-        return times, None
+        return time_solution(torch, harness, clock, generator, log=lambda line: None, spread=spec[0],
+                             capacity=spec[1]), None
     except (WrongResult, sandbox.SolutionError):
         return [], "the solution failed on a held-out input."
     except Exception as e:  # the visible score stands whatever happens here; the organiser reads why
         return [], "timing the held-out inputs failed: %s: %s" % (type(e).__name__, str(e).split("\n")[0][:300])
-
-
-def summarise_hidden(hidden_times, hidden_problem, base_ms):
-    """(hidden score, hidden message): the held-out calls' figure, the same statistic as the visible one's."""
-    if not hidden_times:
-        return None, "No hidden score: %s" % hidden_problem
-    typical = interquartile_mean(hidden_times) - base_ms
-    if typical < FLOOR_MS:
-        return None, "No hidden score: the held-out time, %.4f ms, is below %.2f ms." % (typical, FLOOR_MS)
-    return math.log(typical), ("Held-out inputs: correct on all %d timed calls; %.4f ms per call, the mean of the "
-                               "middle half of the calls (less %.4f ms for the split); score ln(%.4f) = %.4f."
-                               % (len(hidden_times), typical, base_ms, typical, math.log(typical)))
 
 
 if __name__ == "__main__":

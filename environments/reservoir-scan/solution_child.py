@@ -11,12 +11,11 @@ scorer checks what comes back.
   on the input buffer the scorer lends (CUDA IPC) or on inline CPU tensors. Before each call its stream
   waits for the scorer's gate event (the scorer records it once the input is in place), so that the
   kernels queued by the call start on the GPU the moment the input is ready, whatever launching them
-  cost on the CPU; then it records its "started" event. After the call it records its "done" event on
-  the caller's stream and lends the result back at once, without waiting for the GPU. The scorer's
-  clock waits for the started event only and then for the GPU to be its own again, so nothing this
-  process records at the end of a call, or forges, can end the clock; the done event is the fallback
-  for a result found unfinished (score.py, end_of_call). Waiting here for the GPU would add this
-  process's wake-up and reply to the time of every honest solution, and a solution could skip it.
+  cost on the CPU. After the call it records an interprocess CUDA event on the caller's stream, as
+  PyTorch's stream semantics promise a caller that the result is ready there, and lends the result
+  back at once, without waiting for the GPU; the scorer's stream waits for that event, then reads the
+  whole result. Waiting here would add this process's wake-up and reply to the time of every honest
+  solution, and a solution could skip it.
   Until the scorer asks it to load the solution, each call returns a buffer of its own instead: the
   scorer times such calls to learn what the split itself costs on the GPU, before any participant
   code is in the process.
@@ -113,7 +112,6 @@ class Child:
         self.last = None
         self.kept = {}
         self.event = None
-        self.started = None
         self.gate = None
         self.dummy = None
 
@@ -134,12 +132,9 @@ class Child:
             self.sandbox = sandbox
             info["gpu"] = torch.cuda.get_device_name(0)
             self.event = torch.cuda.Event(interprocess=True)
-            self.started = torch.cuda.Event(interprocess=True)
             self.event.record()
-            self.started.record()
             torch.cuda.synchronize()
             info["event"] = bytes(self.event.ipc_handle()).hex()
-            info["started"] = bytes(self.started.ipc_handle()).hex()
         return info
 
     def load(self, name):
@@ -209,14 +204,8 @@ class Child:
         args = [self.argument(a) for a in message.get("args", [])]
         if self.cuda:
             torch.cuda.current_stream().wait_event(self.gate)  # the input is in place once the gate is passed
-            self.started.record()  # the scorer's check waits for this, then for the GPU to be its own again
         try:
-            if self.function is not None:
-                result = self.function(*args)
-            else:  # the scorer measures the split's own cost: a placeholder, busy for as long as it asks
-                if message.get("busy_cycles"):
-                    torch.cuda._sleep(int(message["busy_cycles"]))
-                result = self.dummy[:args[0].numel()]
+            result = self.function(*args) if self.function is not None else self.dummy[:args[0].numel()]
             if isinstance(result, torch.Tensor) and result.is_cuda and result.dim() == 1 \
                     and not result.is_contiguous():
                 result = result.contiguous()
