@@ -23,7 +23,8 @@ class Standby(object):
     def __init__(self, make_context, run_job):
         """Forks the waiting process; make_context() gives the job its Context when the job comes (the home's
         files are read then, not now)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Sequenced packets: the job's id arrives as the one message it was sent as, never in parts.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             done_r, done_w = os.pipe()
         except OSError:

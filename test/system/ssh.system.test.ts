@@ -274,6 +274,25 @@ describe('SshTarget against a real sshd', function () {
       }
     });
 
+    it("answers the server's first packets after login at once (a keepalive request carries the acknowledgement)", async () => {
+      // The server logs each global request at LogLevel DEBUG: the keepalives this client sends as the host
+      // keys and the first channel's answer arrive (without them, each connection's first command waited
+      // for a delayed acknowledgement behind the server's Nagle; the time it saves is the bench's connect row).
+      const chatty = await startSshd({ extraConfig: ['LogLevel DEBUG'] });
+      try {
+        const t = make({ pinnedFingerprint: chatty.hostFingerprint }, chatty);
+        await t.connect();
+        assert.equal((await t.exec('echo first')).stdout, 'first\n');
+        const keepalives = () => chatty.readLog().match(/global_request: rtype keepalive@openssh\.com want_reply 1/g)?.length ?? 0;
+        await until('a keepalive request right after login', () => keepalives() >= 1, 5000);
+        await Promise.all([t.exec('true'), t.exec('true'), t.exec('true')]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.ok(keepalives() <= 3, `at most three, right after login (saw ${keepalives()})`);
+      } finally {
+        await chatty.stop();
+      }
+    });
+
     it('runs several commands at once over the one connection', async () => {
       const results = await Promise.all([1, 2, 3, 4, 5].map((i) => t.exec(`sleep 0.1; echo ${i}`)));
       assert.deepEqual(
