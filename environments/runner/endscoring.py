@@ -159,12 +159,9 @@ def after_end(ctx):
     code = 1
     try:
         os.setsid()
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        from .jobs import close_fds_except
+        from .jobs import detach
 
-        close_fds_except(())
+        detach(())
         wait_s = ctx.manifest["scoring"]["timeout_s"] + 120
         record_aggregate(ctx, wait_s)
         code = 0

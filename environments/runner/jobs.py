@@ -198,7 +198,7 @@ def fork_frozen():
     return pid
 
 
-def close_fds_except(keep):
+def _close_fds_except(keep):
     """Closes every file descriptor from 3 up but those in keep."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
@@ -212,17 +212,22 @@ def close_fds_except(keep):
                 pass
 
 
+def detach(keep, stderr_fd=None):
+    """Lets go of the caller's files in a process of its own: stdin and stdout (and stderr, unless stderr_fd
+    takes its place) on /dev/null, every other descriptor closed but those in keep. Nothing of the caller's may
+    stay open: the session lock would stay taken, and the SSH channel would stay open until the process ends."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(null if stderr_fd is None else stderr_fd, 2)
+    _close_fds_except(keep)
+
+
 def become_job(ctx, job_id, lock_fd, log_fd, done_fd, run_job):
     """The job process (in a session of its own): runs the job with its output in runner.log, then exits."""
     code = EXIT_CODES["internal"]
     try:
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(log_fd, 2)
-        # Nothing else of the caller's may stay open: the session lock would stay taken, and the SSH
-        # channel would stay open until the job ends.
-        close_fds_except((lock_fd, done_fd))
+        detach((lock_fd, done_fd), stderr_fd=log_fd)
         os.chdir(ctx.state_dir)
         code = run_job(ctx, job_id, lock_fd) or 0
     except RunnerError as e:

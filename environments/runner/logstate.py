@@ -78,15 +78,14 @@ def _same_log(cp, session, direction):
     return cp.get("session_started_at") == session["started_at"] and cp.get("direction") == direction
 
 
-def _still_valid(path, cp, session, direction, size):
-    """Whether the checkpoint describes this log: same session and direction, the log no shorter, and the
-    line that ends where the checkpoint ends has the checkpoint's last hash."""
+def _describes(cp, session, direction, size, read):
+    """Whether the checkpoint describes a log of `size` bytes whose bytes read(start, end) gives: same session
+    and direction, the log no shorter, and the line that ends where the checkpoint ends has its last hash."""
     if not _same_log(cp, session, direction) or cp["size"] > size:
         return False
     if cp["size"] == 0:
         return cp["next_index"] == 0 and cp["last_hash"] == _empty(session, direction)["last_hash"]
-    start = max(0, cp["size"] - LAST_LINE_WINDOW)
-    return _ends_at_checkpoint(read_from(path, start, cp["size"] - start), cp)
+    return _ends_at_checkpoint(read(max(0, cp["size"] - LAST_LINE_WINDOW), cp["size"]), cp)
 
 
 def _take(cp, direction):
@@ -139,7 +138,8 @@ def log_summary(ctx, session, scoring):
             "session_started_at") == session["started_at"] and cp.get("direction") == direction:
         _memory[cp_path] = cp
         return LogSummary(cp)
-    if cp is None or cp["size"] == size or not _still_valid(path, cp, session, direction, size):
+    if cp is None or cp["size"] == size or not _describes(
+            cp, session, direction, size, lambda start, end: read_from(path, start, end - start)):
         cp = _empty(session, direction)  # new, unknown, or rewritten in place: check every line
     data = read_from(path, cp["size"], size - cp["size"])
     new = dict(cp)
@@ -177,24 +177,18 @@ class AppendCheckpoint(object):
             mtime_ns = os.stat(self.ctx.state_path(LOG_FILE)).st_mtime_ns
         except OSError:
             mtime_ns = None
-        self.base = None
-        for cp in (_memory.get(path), "file"):
-            if cp == "file":
-                cp = read_state_file(path, None, _checkpoint_problem)
-            if cp is not None and self._describes(cp, data, mtime_ns):
-                self.base = cp
-                return cp
-        return None
+        cp = _memory.get(path)
+        if not self._describes(cp, data, mtime_ns):
+            cp = read_state_file(path, None, _checkpoint_problem)
+        self.base = cp if self._describes(cp, data, mtime_ns) else None
+        return self.base
 
     def _describes(self, cp, data, mtime_ns):
-        size = cp["size"]
-        if not _same_log(cp, self.session, self.direction) or size > len(data) or cp.get("torn"):
+        if cp is None or cp.get("torn"):
             return False
-        if size == len(data) and cp.get("mtime_ns") != mtime_ns:
+        if cp["size"] == len(data) and cp.get("mtime_ns") != mtime_ns:
             return False  # rewritten in place: check every line
-        if size == 0:
-            return cp["next_index"] == 0 and cp["last_hash"] == _empty(self.session, self.direction)["last_hash"]
-        return _ends_at_checkpoint(data[max(0, size - LAST_LINE_WINDOW):size], cp)
+        return _describes(cp, self.session, self.direction, len(data), lambda start, end: data[start:end])
 
     def written(self, scan, entry, fd):
         if scan.torn is not None:

@@ -14,7 +14,7 @@ import os
 import socket
 
 from .common import EXIT_CODES
-from .jobs import become_job, close_fds_except, fork_frozen, standbys
+from .jobs import become_job, detach, fork_frozen, standbys
 
 JOB_ID_BYTES = 64  # a job id is far shorter
 
@@ -73,10 +73,7 @@ class Standby(object):
 
 def _wait_for_job(sock_fd, done_fd, make_context, run_job):
     os.setsid()
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    close_fds_except((sock_fd, done_fd))
+    detach((sock_fd, done_fd))
     sock = socket.socket(fileno=sock_fd)
     fd_size = array.array("i").itemsize
     try:
