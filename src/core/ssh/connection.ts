@@ -301,8 +301,9 @@ function acknowledgePromptly(client: Client, sock: net.Socket): void {
   const until = Date.now() + PROMPT_ACK_WINDOW_MS;
   let left = PROMPT_ACKS;
   const onData = () => {
-    if (--left <= 0 || Date.now() > until) sock.off('data', onData);
-    if (Date.now() <= until && sock.writable) proto.ping!();
+    const late = Date.now() > until;
+    if (late || --left <= 0) sock.off('data', onData);
+    if (!late && sock.writable) proto.ping!();
   };
   sock.on('data', onData);
 }
