@@ -264,9 +264,13 @@ class Standby(RunnerTest):
 
     def test_the_standby_ends_with_the_channel_and_never_keeps_it_open(self):
         standby = self.waiting()[0]
-        with open("/proc/%d/stat" % standby) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        self.assertEqual(int(fields[3]), standby, "in a session of its own")
+
+        def session_id():
+            with open("/proc/%d/stat" % standby) as f:
+                return int(f.read().rsplit(")", 1)[1].split()[3])
+        # Read once it has set itself up (it calls setsid just after the fork).
+        until(lambda: session_id() == standby, "the standby to be in a session of its own")
+        self.assertEqual(session_id(), standby, "in a session of its own")
         channel = set(os.readlink("/proc/%d/fd/%d" % (self.channel.proc.pid, fd)) for fd in (0, 1, 2))
 
         def lets_go_of_the_channel():
