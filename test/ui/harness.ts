@@ -94,21 +94,107 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/**
+ * Raised when the quick input (the command palette, a quick pick) closed before the test could use it. VS
+ * Code gives the focus back to the active editor as the palette closes; when that editor is a webview (the
+ * instructions), the focus arrives there asynchronously and can close the quick input that opened meanwhile.
+ * A participant then opens it again, and so do the helpers below.
+ */
+class QuickInputClosed extends Error {}
+
+/** What holds the keyboard focus in the workbench, for the message of a QuickInputClosed. */
+async function focusOwner(page: Page): Promise<string> {
+  return page
+    .evaluate(() => {
+      const a = document.activeElement;
+      if (!a) return 'nothing';
+      const label = a.getAttribute('aria-label') ?? a.getAttribute('title') ?? '';
+      return `${a.tagName.toLowerCase()}${a.className ? `.${String(a.className).trim().split(/\s+/).join('.')}` : ''}${label ? ` "${label.slice(0, 60)}"` : ''}`;
+    })
+    .catch(() => 'unknown');
+}
+
+async function closedError(page: Page, what: string): Promise<QuickInputClosed> {
+  return new QuickInputClosed(`the quick input closed ${what}; the focus is on ${await focusOwner(page)}`);
+}
+
+/** Runs `step` on the open quick input; if it fails because the quick input closed, says so (QuickInputClosed). */
+async function onOpenQuickInput<T>(page: Page, what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (await quickInput(page).isVisible()) throw e;
+    throw await closedError(page, what);
+  }
+}
+
+/**
+ * Waits until `ready` holds while the quick input is open: QuickInputClosed once it has been closed for three
+ * seconds together (one quick input closes and the next one, which the extension host may be slow to send,
+ * opens in the same widget), false when
+ * `timeoutMs` passes without `ready`.
+ */
+async function readyWhileOpen(page: Page, what: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let closedSince: number | undefined;
+  for (;;) {
+    if (await ready()) return true;
+    if (await quickInput(page).isVisible()) closedSince = undefined;
+    else if (closedSince === undefined) closedSince = Date.now();
+    else if (Date.now() - closedSince > 3_000) throw await closedError(page, what);
+    if (Date.now() > deadline) return false;
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Presses Enter in the quick input, if it still has the keyboard focus (it closes a moment after losing it). */
+async function acceptQuickInput(page: Page, what: string): Promise<void> {
+  const focused = await page.evaluate(() => {
+    const widget = document.querySelector('.quick-input-widget');
+    return !!widget && getComputedStyle(widget).display !== 'none' && widget.contains(document.activeElement);
+  });
+  if (!focused) throw await closedError(page, what);
+  await page.keyboard.press('Enter');
+}
+
+/** Opens a quick input with `open` and uses it with `use`, opening it again (three tries) if it closes first. */
+export async function withQuickInput(page: Page, open: () => Promise<void>, use: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await open();
+      await use();
+      return;
+    } catch (e) {
+      if (!(e instanceof QuickInputClosed) || attempt >= 3) throw e;
+      console.warn(`    (${e.message}: opening it again, try ${attempt + 1})`);
+      await page.waitForTimeout(500);
+    }
+  }
+}
+
 /** Runs a command by its palette title (e.g. 'RE-Bench: Connect') through the command palette. */
 export async function runCommand(page: Page, title: string, timeoutMs = 15_000): Promise<void> {
-  await page.keyboard.press('F1');
-  const widget = page.locator('.quick-input-widget');
+  await withQuickInput(
+    page,
+    async () => {
+      await page.keyboard.press('F1');
+      await quickInput(page).locator('.quick-input-box input').waitFor({ state: 'visible', timeout: timeoutMs });
+    },
+    () => chooseCommand(page, title, timeoutMs),
+  );
+}
+
+/** Types `title` into the open command palette and runs the entry that is exactly it. */
+async function chooseCommand(page: Page, title: string, timeoutMs: number): Promise<void> {
+  const widget = quickInput(page);
   const input = widget.locator('.quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: timeoutMs });
-  await input.fill(`>${title}`);
+  await onOpenQuickInput(page, `before "${title}" was typed`, () => input.fill(`>${title}`, { timeout: Math.min(timeoutMs, 5_000) }));
   // Pick the entry whose label is exactly the title: fuzzy matching may rank another one first.
   const row = widget
     .locator('.monaco-list-row')
     .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(title)}\\s*$`) }) })
     .first();
-  try {
-    await row.waitFor({ state: 'visible', timeout: timeoutMs });
-  } catch {
+  if (!(await readyWhileOpen(page, `before "${title}" was listed`, () => row.isVisible(), timeoutMs))) {
     const shown = await widget.locator('.monaco-list-row .label-name').allInnerTexts();
     await page.keyboard.press('Escape');
     throw new Error(`Command "${title}" is not in the command palette. Entries shown: ${JSON.stringify(shown.slice(0, 10))}`);
@@ -116,8 +202,8 @@ export async function runCommand(page: Page, title: string, timeoutMs = 15_000):
   // The list re-ranks while the palette fills in; a click can then wait forever for the row to hold still.
   // When the exact entry is already the focused one, Enter runs it without depending on the layout.
   const focused = ((await row.getAttribute('class')) ?? '').split(/\s+/).includes('focused');
-  if (focused) await input.press('Enter');
-  else await row.click({ timeout: timeoutMs });
+  if (focused) await acceptQuickInput(page, `before "${title}" was chosen`);
+  else await onOpenQuickInput(page, `before "${title}" was chosen`, () => row.click({ timeout: timeoutMs }));
 }
 
 /**
@@ -258,6 +344,28 @@ export async function answerFileDialog(page: Page, filePath: string, timeoutMs =
 }
 
 /**
+ * Answers the web workbench's save dialog (a quick input with a path box): once it shows its suggested name
+ * (matching `suggested`; typing before that would be overwritten), types `filePath` and accepts it.
+ */
+export async function answerSaveDialog(page: Page, filePath: string, suggested: RegExp, timeoutMs = 15_000): Promise<void> {
+  const input = quickInput(page).locator('.quick-input-box input');
+  await onOpenQuickInput(page, 'before the save dialog showed', () => input.waitFor({ state: 'visible', timeout: timeoutMs }));
+  const named = () =>
+    input.inputValue({ timeout: 1_000 }).then(
+      (v) => suggested.test(v),
+      () => false,
+    );
+  if (!(await readyWhileOpen(page, `before the save dialog suggested a name like ${String(suggested)}`, named, timeoutMs))) {
+    throw new Error(
+      `The save dialog did not suggest a name like ${String(suggested)} within ${timeoutMs} ms; it holds ${JSON.stringify(await input.inputValue())}.`,
+    );
+  }
+  await onOpenQuickInput(page, `before ${filePath} was typed`, () => input.fill(filePath, { timeout: 5_000 }));
+  await page.waitForTimeout(300);
+  await acceptQuickInput(page, `before ${filePath} was accepted`);
+}
+
+/**
  * Picks the quick pick entry whose label contains `label` (the quick pick must be open or opening). With
  * `filter`, types it first, as a participant narrows a long list (only visible rows can be clicked).
  */
@@ -267,19 +375,33 @@ export async function pickQuickPickItem(page: Page, label: string | RegExp, opti
   if (options.filter !== undefined) {
     const input = widget.locator('.quick-input-box input');
     await input.waitFor({ state: 'visible', timeout: timeoutMs });
-    await input.fill(options.filter);
+    await onOpenQuickInput(page, `before ${JSON.stringify(options.filter)} was typed`, () =>
+      input.fill(options.filter!, { timeout: Math.min(timeoutMs, 5_000) }),
+    );
   }
   const row = widget
     .locator('.monaco-list-row')
     .filter({ has: page.locator('.label-name', { hasText: label }) })
     .first();
-  try {
-    await row.waitFor({ state: 'visible', timeout: timeoutMs });
-  } catch {
+  if (!(await readyWhileOpen(page, `before ${String(label)} was listed`, () => row.isVisible(), timeoutMs))) {
     const shown = await widget.locator('.monaco-list-row .label-name').allInnerTexts();
     throw new Error(`No quick pick entry ${String(label)}. Entries shown: ${JSON.stringify(shown)}`);
   }
-  await row.click();
+  await onOpenQuickInput(page, `before ${String(label)} was picked`, () => row.click({ timeout: timeoutMs }));
+}
+
+/** Runs a command that opens a quick pick and picks `label` in it, running the command again if the pick closes first. */
+export async function runCommandAndPick(
+  page: Page,
+  title: string,
+  label: string | RegExp,
+  options: { filter?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  await withQuickInput(
+    page,
+    () => runCommand(page, title),
+    () => pickQuickPickItem(page, label, options),
+  );
 }
 
 /** A notification toast whose message contains `text`. */

@@ -15,9 +15,9 @@ import {
   modalDialog,
   notification,
   openWorkbench,
-  pickQuickPickItem,
   repoRoot,
   runCommand,
+  runCommandAndPick,
   screenshot,
   sessionViewFrame,
   screenshotOf,
@@ -68,8 +68,7 @@ describe('Hidden scores in the session view of a real VS Code', function () {
     await runCommand(page, 'RE-Bench: Import Session Profile…');
     await answerFileDialog(page, profile);
     await notification(page, 'RE-Bench: imported the session profile "Hidden scores VM"').first().waitFor({ state: 'visible', timeout: 15_000 });
-    await runCommand(page, 'RE-Bench: Connect to a VM…');
-    await pickQuickPickItem(page, 'Hidden scores VM');
+    await runCommandAndPick(page, 'RE-Bench: Connect to a VM…', 'Hidden scores VM');
     await runCommand(page, 'RE-Bench: Show Session View');
     view = await sessionViewFrame(page);
     await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });

@@ -14,9 +14,9 @@ import {
   modalDialog,
   notification,
   openWorkbench,
-  pickQuickPickItem,
   repoRoot,
   runCommand,
+  runCommandAndPick,
   screenshot,
   sessionViewFrame,
   screenshotOf,
@@ -107,8 +107,7 @@ describe('Hostile text from the VM shows literally and runs nothing', function (
     await answerFileDialog(page, profile);
     await notification(page, 'RE-Bench: imported the session profile "Hostile VM"').first().waitFor({ state: 'visible', timeout: 15_000 });
     // Connect later, from the host picker, where the imported profile is listed.
-    await runCommand(page, 'RE-Bench: Connect to a VM…');
-    await pickQuickPickItem(page, 'Hostile VM');
+    await runCommandAndPick(page, 'RE-Bench: Connect to a VM…', 'Hostile VM');
     await runCommand(page, 'RE-Bench: Show Session View');
     view = await sessionViewFrame(page);
     await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });

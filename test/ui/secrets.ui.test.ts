@@ -17,21 +17,23 @@ import { recordFigure } from '../support/figures';
 import { startSshd, type Sshd } from '../support/sshd';
 import {
   answerFileDialog,
+  answerSaveDialog,
   clickNotificationButton,
   freshUiLoginUser,
   modalDialog,
   notification,
   notificationTexts,
   openWorkbench,
-  pickQuickPickItem,
   quickInput,
   runCommand,
+  runCommandAndPick,
   screenshot,
   startCodeServerWithVsix,
   statusBarEntry,
   stopAll,
   writeProfile,
   webviewFrame,
+  withQuickInput,
   type WorkbenchServer,
 } from './harness';
 
@@ -149,21 +151,12 @@ describe('No secret in any log: a passphrase typed into VS Code', function () {
       ['JSON', 'log.json'],
       ['METR CSV', 'log.csv'],
     ] as const) {
-      await runCommand(page, 'RE-Bench: Export Score Log…');
-      await pickQuickPickItem(page, new RegExp(`^${label}$`));
-      // The web workbench's save dialog is a quick input with a path box.
-      const input = quickInput(page).locator('.quick-input-box input');
-      await input.waitFor({ state: 'visible', timeout: 15_000 });
-      // It fills in the suggested name itself; typing before that would be overwritten.
-      await page.waitForFunction(
-        () => /score-log/.test((document.querySelector('.quick-input-widget .quick-input-box input') as HTMLInputElement | null)?.value ?? ''),
-        undefined,
-        { timeout: 15_000 },
-      );
       const target = path.join(scratch, 'exports', file);
-      await input.fill(target);
-      await page.waitForTimeout(300);
-      await input.press('Enter');
+      await withQuickInput(
+        page,
+        () => runCommandAndPick(page, 'RE-Bench: Export Score Log…', new RegExp(`^${label}$`)),
+        () => answerSaveDialog(page, target, /score-log/),
+      );
       try {
         await waitForToast(page, new RegExp(`RE-Bench: score log exported to .*${file.replace('.', '\\.')}`), 30_000);
       } catch (e) {

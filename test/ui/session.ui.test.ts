@@ -23,6 +23,7 @@ import {
   quickInput,
   reloadWindow,
   runCommand,
+  runCommandAndPick,
   screenshot,
   sessionViewFrame,
   screenshotOf,
@@ -406,8 +407,7 @@ describe('The participant flow in a real VS Code, over SSH', function () {
       });
 
       it('asks before connecting to another VM while the session runs; when that fails, the countdown stays, marked not connected', async () => {
-        await runCommand(page, 'RE-Bench: Connect to a VM…');
-        await pickQuickPickItem(page, 'Wrong key VM');
+        await runCommandAndPick(page, 'RE-Bench: Connect to a VM…', 'Wrong key VM');
         const dialog = modalDialog(page);
         await dialog.waitFor({ state: 'visible', timeout: 15_000 });
         const text = await dialog.innerText();
@@ -436,18 +436,8 @@ describe('The participant flow in a real VS Code, over SSH', function () {
         await shot('10-switch-failed');
         await view.locator('section.connection').scrollIntoViewIfNeeded();
         await shotView('10-switch-failed');
-        // Back to the session's VM: no question, it is the one left. (A notification arriving as the picker
-        // opens can take the focus and close it: then the participant opens it again.)
-        for (let attempt = 1; ; attempt++) {
-          await runCommand(page, 'RE-Bench: Connect to a VM…');
-          try {
-            await pickQuickPickItem(page, `UI test VM (${theme.slug})`, { timeoutMs: 10_000 });
-            break;
-          } catch (e) {
-            if (attempt >= 3) throw e;
-            await page.keyboard.press('Escape');
-          }
-        }
+        // Back to the session's VM: no question, it is the one left.
+        await runCommandAndPick(page, 'RE-Bench: Connect to a VM…', `UI test VM (${theme.slug})`, { timeoutMs: 10_000 });
         await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });
         await page.waitForFunction(() => !/not connected/.test(document.querySelector('.part.statusbar')?.textContent ?? ''), undefined, { timeout: 10_000 });
       });
@@ -566,9 +556,8 @@ describe('The participant flow in a real VS Code, over SSH', function () {
 
       if (theme.alsoHighContrast) {
         it('reads well in the high contrast theme', async () => {
-          await runCommand(page, 'Preferences: Color Theme');
           // The picker lists themes by label: "Default High Contrast" is "Dark High Contrast" there.
-          await pickQuickPickItem(page, /^Dark High Contrast$/, { filter: 'high contrast' });
+          await runCommandAndPick(page, 'Preferences: Color Theme', /^Dark High Contrast$/, { filter: 'high contrast' });
           await page.locator('.monaco-workbench.hc-black').waitFor({ state: 'attached', timeout: 15_000 });
           view = await sessionViewFrame(page);
           await view.locator('table.runs tbody tr.run').first().waitFor({ state: 'visible', timeout: 15_000 });

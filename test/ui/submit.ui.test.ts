@@ -15,10 +15,10 @@ import {
   modalDialog,
   notification,
   openWorkbench,
-  pickQuickPickItem,
   quickInput,
   repoRoot,
   runCommand,
+  runCommandAndPick,
   screenshot,
   sessionViewFrame,
   startCodeServerWithVsix,
@@ -64,8 +64,7 @@ describe('Submit Answer… in the session view (end scoring)', function () {
     await runCommand(page, 'RE-Bench: Import Session Profile…');
     await answerFileDialog(page, profile);
     await notification(page, 'RE-Bench: imported the session profile "Answer VM"').first().waitFor({ state: 'visible', timeout: 15_000 });
-    await runCommand(page, 'RE-Bench: Connect to a VM…');
-    await pickQuickPickItem(page, 'Answer VM');
+    await runCommandAndPick(page, 'RE-Bench: Connect to a VM…', 'Answer VM');
     await runCommand(page, 'RE-Bench: Show Session View');
     view = await sessionViewFrame(page);
     await view.locator('.connection-word', { hasText: /^Connected$/ }).waitFor({ state: 'visible', timeout: 30_000 });

@@ -11,8 +11,7 @@ import { startStudy, type HostPlan, type Study } from '../support/study';
 import {
   answerFileDialog,
   openWorkbench,
-  pickQuickPickItem,
-  runCommand,
+  runCommandAndPick,
   screenshot,
   startCodeServerWithVsix,
   stopAll,
@@ -73,8 +72,7 @@ describe('Watch Study in a real VS Code', function () {
   });
 
   it('opens the panel on a folder of profiles and shows every VM, its scores and what needs an organiser', async () => {
-    await runCommand(page, 'RE-Bench Organiser: Watch Study…');
-    await pickQuickPickItem(page, 'A folder of session profiles');
+    await runCommandAndPick(page, 'RE-Bench Organiser: Watch Study…', 'A folder of session profiles');
     await answerFileDialog(page, profiles);
     panel = await webviewFrame(page, 'Watch Study', 60_000);
     await panel.locator('p.summary', { hasText: /5 hosts: 2 running, 1 paused, 1 not started, 1 ended/ }).waitFor({ state: 'visible', timeout: 90_000 });

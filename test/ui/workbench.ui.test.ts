@@ -45,6 +45,31 @@ describe('UI harness on a bare workbench', function () {
     await sidebar.waitFor({ state: wasVisible ? 'visible' : 'hidden', timeout: 10_000 });
   });
 
+  it('opens the command palette again when the focus moves away as the command is typed', async () => {
+    // As a webview does when the focus that VS Code gave back to it arrives late: the palette loses the focus
+    // and closes. The first time only; the second palette must go through.
+    await page.evaluate(() => {
+      const w = window as unknown as { __focusTaken?: number };
+      w.__focusTaken = 0;
+      document.addEventListener(
+        'input',
+        (event) => {
+          if (w.__focusTaken || !(event.target instanceof Element) || !event.target.closest('.quick-input-widget')) return;
+          w.__focusTaken = 1;
+          document.querySelector<HTMLElement>('.part.activitybar [tabindex], .part.statusbar [tabindex]')?.focus();
+        },
+        true,
+      );
+    });
+    const sidebar = page.locator('.monaco-workbench .part.sidebar');
+    const wasVisible = await sidebar.isVisible();
+    await runCommand(page, 'View: Toggle Primary Side Bar Visibility');
+    await sidebar.waitFor({ state: wasVisible ? 'hidden' : 'visible', timeout: 10_000 });
+    assert.equal(await page.evaluate(() => (window as unknown as { __focusTaken?: number }).__focusTaken), 1, 'the focus was never taken');
+    await runCommand(page, 'View: Toggle Primary Side Bar Visibility');
+    await sidebar.waitFor({ state: wasVisible ? 'visible' : 'hidden', timeout: 10_000 });
+  });
+
   it('names the command it cannot find', async () => {
     await assert.rejects(runCommand(page, 'No Such Command Anywhere', 3_000), /not in the command palette/);
   });
