@@ -92,3 +92,12 @@ export function formatScore(score: number | null): string {
   if (abs !== 0 && (abs >= 1e6 || abs < 1e-4)) return score.toExponential(3);
   return String(Number(score.toFixed(4)));
 }
+
+/**
+ * A normalised score (0 at the starting solution, 1 at the reference) to 3 decimals, no trailing zeros:
+ * a fraction of the way, where 0.00004 of it is 0 ("-0" too), never a power of ten.
+ */
+export function formatNormalised(normalised: number): string {
+  if (!Number.isFinite(normalised)) return '—';
+  return String(Number(normalised.toFixed(3)));
+}

@@ -4,7 +4,7 @@
 // view's chart (core/chart.ts), so both read the same. Black text on white, sized for print.
 import { bestSoFar, formatTick, niceTicks, timeTicks } from '../core/chart';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { formatScore, hasScore, normalise, organiserEntries, type Aggregation, type Direction } from '../core/scores';
+import { formatNormalised, formatScore, hasScore, normalise, organiserEntries, type Aggregation, type Direction } from '../core/scores';
 import type { HostResult } from './collect';
 
 /** Colour-blind-safe colours (Okabe and Ito), then dash patterns, so lines stay apart in grey print too. */
@@ -301,7 +301,7 @@ function drawPanel(panel: Panel, x0: number, y0: number): { svg: string; clipped
       const title = el(
         'title',
         {},
-        escapeXml(`${s.participant}: ${formatScore(p.score)} (normalised ${formatScore(p.normalised)}) at ${hoursLabel(p.elapsedS, 60)} h`),
+        escapeXml(`${s.participant}: ${formatScore(p.score)} (normalised ${formatNormalised(p.normalised)}) at ${hoursLabel(p.elapsedS, 60)} h`),
       );
       const style = { fill: s.intact ? s.colour : '#fff', stroke: s.colour, 'stroke-width': 1.5 };
       // A score beyond the drawn range sits on its edge as a triangle pointing the way it went.

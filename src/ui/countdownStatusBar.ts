@@ -1,7 +1,7 @@
 // The one status bar item: the countdown to the VM's deadline.
 import * as vscode from 'vscode';
 import { dueReminders, formatDuration } from '../core/clock';
-import { formatScore, normalise } from '../core/scores';
+import { formatNormalised, formatScore, normalise } from '../core/scores';
 import { countdownUrgency, secondsLeftNow, timeGivenNotice } from '../core/timeLeft';
 import type { Snapshot } from '../core/webviewProtocol';
 import { Commands } from './constants';
@@ -159,7 +159,7 @@ export class CountdownStatusBar implements vscode.Disposable {
     } else if (env && counted && counted.score !== null) {
       const yn = normalise(counted.score, env.startingScore, env.referenceScore);
       md.appendMarkdown(
-        `${env.aggregation === 'best' ? 'Best' : 'Last'} score: ${formatScore(counted.score)} (normalised ${formatScore(yn)}), ${env.direction} is better\n\n`,
+        `${env.aggregation === 'best' ? 'Best' : 'Last'} score: ${formatScore(counted.score)} (normalised ${formatNormalised(yn)}), ${env.direction} is better\n\n`,
       );
     } else {
       md.appendMarkdown('No score yet\n\n');

@@ -5,7 +5,7 @@ import { SessionError, errorMessage } from '../core/errors';
 import { DEADLINE_RULE, preflightPasses, runPreflight, type PreflightCheck } from '../core/preflight';
 import { checkAnswer } from '../core/manifest';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { entryScoreText, formatScore, normalise, scoredButHidden, visibilityNote } from '../core/scores';
+import { entryScoreText, formatNormalised, formatScore, normalise, scoredButHidden, visibilityNote } from '../core/scores';
 import { Session } from '../core/session';
 import { RunnerClient } from '../core/runnerClient';
 import { buildViewModel } from '../core/viewModel';
@@ -339,7 +339,9 @@ export class SessionController implements vscode.Disposable {
       void vscode.window.showWarningMessage(`RE-Bench: scoring run ${entry.index + 1} gave no score: ${entry.message.slice(0, 300)}`);
     } else {
       const yn = normalise(entry.score, env.starting_score, env.reference_score);
-      void vscode.window.showInformationMessage(`RE-Bench: score ${formatScore(entry.score)} (normalised ${formatScore(yn)}, ${env.direction} is better).`);
+      void vscode.window.showInformationMessage(
+        `RE-Bench: score ${formatScore(entry.score)} (normalised ${formatNormalised(yn)}, ${env.direction} is better).`,
+      );
     }
   }
 

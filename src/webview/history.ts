@@ -3,7 +3,16 @@
 import type { ChartInput } from '../core/chart';
 import { formatDuration } from '../core/clock';
 import type { ScoreLogEntry } from '../core/runnerProtocol';
-import { countedEntry as chosenEntry, entryScoreText, formatScore, isNoScore, normalise, scoredButHidden, visibilityNote } from '../core/scores';
+import {
+  countedEntry as chosenEntry,
+  entryScoreText,
+  formatNormalised,
+  formatScore,
+  isNoScore,
+  normalise,
+  scoredButHidden,
+  visibilityNote,
+} from '../core/scores';
 import { secondsLeftNow } from '../core/timeLeft';
 import type { EnvironmentView, Snapshot } from '../core/webviewProtocol';
 import { chartFor, drawLegend } from './chartView';
@@ -16,7 +25,7 @@ export const VIEW_TABLE_ROWS = 10;
 export function normalisedText(score: number | null, env: EnvironmentView): string {
   if (score === null) return '—';
   const yn = normalise(score, env.startingScore, env.referenceScore);
-  return Number.isFinite(yn) ? formatScore(yn) : '—';
+  return formatNormalised(yn);
 }
 
 export function countedEntry(snap: Snapshot): ScoreLogEntry | undefined {

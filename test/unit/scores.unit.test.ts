@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { ScoreLogEntry } from '../../src/core/runnerProtocol';
-import { countedEntry, formatScore, lastScored, normalise } from '../../src/core/scores';
+import { countedEntry, formatNormalised, formatScore, lastScored, normalise } from '../../src/core/scores';
 
 function entry(index: number, score: number | null, counts = true): ScoreLogEntry {
   return {
@@ -57,5 +57,16 @@ describe('scores', () => {
     assert.equal(formatScore(4.543219), '4.5432');
     assert.equal(formatScore(-0.405), '-0.405');
     assert.equal(formatScore(1e9), '1.000e+9');
+  });
+
+  it('formats a normalised score as a fraction of the way, never as a power of ten', () => {
+    // An untouched solution scores a hair off the starting score: that is 0 of the way, not -3.869e-5.
+    assert.equal(formatNormalised(-3.869e-5), '0');
+    assert.equal(formatNormalised(4e-5), '0');
+    assert.equal(formatNormalised(0.12345), '0.123');
+    assert.equal(formatNormalised(-0.25), '-0.25');
+    assert.equal(formatNormalised(1), '1');
+    assert.equal(formatNormalised(1234.56789), '1234.568');
+    assert.equal(formatNormalised(Number.NaN), '—');
   });
 });
