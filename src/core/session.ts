@@ -109,6 +109,7 @@ export class Session {
     } else {
       this.logProblem = null;
     }
+    // Asked again: the job's entry may have come through its follower while verify() was awaited.
     if (running && this.job?.jobId !== running.job_id && !this.entries.some((e) => e.job_id === running.job_id)) {
       this.job = { jobId: running.job_id, startedIso: running.started_at, output: '', offset: 0, following: false };
     }
